@@ -1,0 +1,31 @@
+/* Contrastive-divergence statistics for the RBM (Hinton 2002; persistent
+ * chains: Tieleman 2008). The gradient of the mean log-likelihood is
+ *   dW = <v h'>_data - <v h'>_model,  db = <v>_data - <v>_model,
+ *   dc = <h>_data - <h>_model,
+ * with h replaced by p(h | v) in both terms (lower variance, same mean). */
+#ifndef EBM_CD_H
+#define EBM_CD_H
+
+#include "ebm/rbm.h"
+#include "ebm/rng.h"
+
+/* Advances C chains (v_neg, (C, V)) by k block-Gibbs steps, then leaves
+ * ph_neg = p(h | v_neg). When ph_start is given it must equal
+ * p(h | v_neg) under the current parameters, and saves one product
+ * (CD-k starting at the data reuses the positive phase). h_neg and pv_neg
+ * are scratch, (C, H) and (C, V). */
+void cd_negative_phase(const struct rbm *m, float *v_neg, int C, int k, const float *ph_start,
+                       float *ph_neg, float *h_neg, float *pv_neg, struct ebm_rng *rng);
+
+/* grad <- inv_nd * sum_data(v ph') - inv_nm * sum_chains(v ph') (and the
+ * bias terms likewise); hmean <- inv_nd * sum_data ph. With inv_nd = 1/(P B)
+ * and inv_nm = 1/(P C), summing every rank's grad gives the global mean. */
+void cd_statistics(const float *v_data, const float *ph_data, int B,
+                   const float *v_neg, const float *ph_neg, int C,
+                   float inv_nd, float inv_nm, struct rbm *grad, float *hmean);
+/* The same with reference kernels, for tests. */
+void cd_statistics_ref(const float *v_data, const float *ph_data, int B,
+                       const float *v_neg, const float *ph_neg, int C,
+                       float inv_nd, float inv_nm, struct rbm *grad, float *hmean);
+
+#endif

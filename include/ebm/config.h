@@ -1,0 +1,76 @@
+/* The run configuration: one struct, every field with a documented default
+ * and range. Rank 0 parses the INI file and the --set overrides; the struct
+ * is plain bytes, so it is broadcast as such (ebm_config_bcast). */
+#ifndef EBM_CONFIG_H
+#define EBM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <mpi.h>
+
+#include "ebm/error.h"
+
+#define EBM_PATH_MAX 1024
+#define EBM_NAME_MAX 64
+
+enum ebm_binarize { EBM_BINARIZE_STOCHASTIC, EBM_BINARIZE_THRESHOLD, EBM_BINARIZE_NONE };
+enum ebm_lr_schedule { EBM_LR_CONSTANT, EBM_LR_LINEAR, EBM_LR_EXP };
+
+struct ebm_config {
+    char source[EBM_PATH_MAX];        /* file the config came from, for messages */
+    struct {
+        char path[EBM_PATH_MAX];      /* HDF5 dataset file (docs/data.md) */
+        char split[EBM_NAME_MAX];     /* training split, default "train" */
+        char valid_split[EBM_NAME_MAX]; /* held-out split for the free-energy gap; "" = none */
+        enum ebm_binarize binarize;   /* stochastic | threshold | none */
+        int64_t max_examples;         /* use only the first N training rows; 0 = all */
+    } data;
+    struct {
+        char type[EBM_NAME_MAX];      /* rbm (dbn, dbm, bm later) */
+        int hidden;                   /* RBM hidden units */
+        char layers[256];             /* comma list of layer sizes for stacks */
+    } model;
+    struct {
+        int epochs;
+        int batch_size;               /* per rank; global batch = ranks * batch_size */
+        double lr;
+        enum ebm_lr_schedule lr_schedule;
+        double lr_min;                /* end point of linear / exp schedules */
+        double momentum;
+        double weight_decay;          /* L2 on W only */
+        int k;                        /* Gibbs steps per update */
+        bool persistent;              /* PCD-k when true, CD-k otherwise */
+        int chains;                   /* persistent chains per rank */
+        bool centering;               /* Melchior, Fischer & Wiskott 2016 */
+        double center_rate;           /* moving-average rate of the hidden offset */
+        uint64_t seed;
+        int checkpoint_every;         /* epochs between checkpoints */
+        int keep_checkpoints;         /* keep the newest K */
+        int monitor;                  /* examples (global) used for epoch metrics */
+    } train;
+    struct {
+        char dir[EBM_PATH_MAX];       /* run directory */
+    } output;
+};
+
+void ebm_config_defaults(struct ebm_config *cfg);
+/* Parses an INI file over the current values. Unknown sections or keys,
+ * malformed numbers and out-of-range values fail with EBM_ERR_INPUT and a
+ * message "FILE:LINE: [section] key: what is wrong". */
+ebm_status ebm_config_load(struct ebm_config *cfg, const char *path);
+/* Parses INI text (e.g. the copy stored in a checkpoint); name is used in messages. */
+ebm_status ebm_config_load_string(struct ebm_config *cfg, const char *text, const char *name);
+/* Applies one "section.key=value" override (from --set). */
+ebm_status ebm_config_set(struct ebm_config *cfg, const char *assignment);
+/* Cross-field checks (e.g. chains needed for persistent). */
+ebm_status ebm_config_validate(const struct ebm_config *cfg);
+/* The effective config as INI text, parseable by ebm_config_load_string.
+ * Returns the length it needed (like snprintf). */
+size_t ebm_config_format(const struct ebm_config *cfg, char *buf, size_t len);
+/* Prints every key with its default, range and meaning (for docs and --help). */
+void ebm_config_print_reference(FILE *out);
+ebm_status ebm_config_bcast(struct ebm_config *cfg, int root, MPI_Comm comm);
+
+#endif

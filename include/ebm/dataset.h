@@ -1,0 +1,43 @@
+/* Datasets in HDF5 (layout in docs/data.md): /<split>/x [N, D] uint8 or
+ * float32, /<split>/y [N] int32, and an image_shape attribute on the root.
+ * Reading is collective: each rank reads its own rows as a hyperslab. */
+#ifndef EBM_DATASET_H
+#define EBM_DATASET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <mpi.h>
+
+#include "ebm/error.h"
+
+struct ebm_dataset {
+    int64_t n_total;   /* rows in the split */
+    int64_t first;     /* global index of this rank's first row */
+    int64_t n;         /* rows held here */
+    int dim;           /* D */
+    float *x;          /* (n, D) row-major; uint8 data is scaled to [0, 1] */
+    int32_t *y;        /* (n) labels, or NULL when the split has none */
+    int image_h, image_w; /* 0 when the file has no image_shape */
+};
+
+/* Rows [first, first + count) of a contiguous split of n_total rows over
+ * `size` ranks: the first n_total % size ranks hold one extra row. */
+void ebm_shard_range(int64_t n_total, int rank, int size, int64_t *first, int64_t *count);
+
+/* Collective over comm: each rank reads its shard of the split's first
+ * `limit` rows (limit <= 0: all rows). Missing files or splits, a
+ * non-2D x, label count mismatches and NaN/Inf values fail with
+ * EBM_ERR_INPUT, naming the file and dataset. */
+ebm_status ebm_dataset_read_shard(const char *path, const char *split, int64_t limit,
+                                  MPI_Comm comm, struct ebm_dataset *out);
+/* True when the file has /<split>/x (collective-safe: every rank opens read-only). */
+bool ebm_dataset_has_split(const char *path, const char *split);
+void ebm_dataset_free(struct ebm_dataset *ds);
+
+/* Serial writer used by `ebm convert`: creates the file if needed and
+ * writes (replacing) one split. x is uint8 (n, dim); y may be NULL. */
+ebm_status ebm_dataset_write_u8(const char *path, const char *split, const uint8_t *x,
+                                int64_t n, int dim, const int32_t *y,
+                                int image_h, int image_w);
+
+#endif

@@ -1,0 +1,39 @@
+/* Dense kernels for the training step. Each fast kernel has a plain *_ref
+ * twin; tests/test_kernels.c holds the pairs together.
+ * Storage is row-major throughout. */
+#ifndef EBM_KERNELS_H
+#define EBM_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ebm/rng.h"
+
+/* C (m, n) = alpha * op(A) op(B) + beta * C, op = transpose when t* is set.
+ * Goes to cblas_sgemm; the reference is a triple loop. */
+void ebm_gemm(bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
+void ebm_gemm_ref(bool ta, bool tb, int m, int n, int k, float alpha,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+
+/* x (rows, cols) <- sigmoid(x + bias) with bias (cols) broadcast over rows. */
+void ebm_sigmoid_bias(float *x, const float *bias, int rows, int cols);
+void ebm_sigmoid_bias_ref(float *x, const float *bias, int rows, int cols);
+
+/* Fused: p <- sigmoid(p + bias) and s <- (u < p ? 1 : 0) in one pass, with
+ * u the rng's next rows*cols uniforms in order (element e takes lane e % 4
+ * of block e / 4, exactly as ebm_rng_uniform would hand them out). */
+void ebm_sigmoid_bias_sample(float *p, float *s, const float *bias, int rows, int cols,
+                             struct ebm_rng *rng);
+void ebm_sigmoid_bias_sample_ref(float *p, float *s, const float *bias, int rows, int cols,
+                                 struct ebm_rng *rng);
+
+/* s <- (u < p ? 1 : 0) for n probabilities, uniforms as above. */
+void ebm_bernoulli(const float *p, float *s, size_t n, struct ebm_rng *rng);
+
+/* log(1 + exp(x)) without overflow. */
+double ebm_softplus(double x);
+
+#endif

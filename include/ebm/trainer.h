@@ -1,0 +1,80 @@
+/* The one training loop: next batch -> statistics -> one allreduce ->
+ * identical update on every rank, with epoch metrics and checkpoints.
+ * Dimension letters: B = batch rows per rank, C = chains per rank,
+ * V = visible units, H = hidden units, P = ranks. */
+#ifndef EBM_TRAINER_H
+#define EBM_TRAINER_H
+
+#include <stdint.h>
+
+#include "ebm/config.h"
+#include "ebm/dataset.h"
+#include "ebm/par.h"
+#include "ebm/rbm.h"
+#include "ebm/rng.h"
+
+struct ebm_timing {
+    double compute;    /* statistics + update */
+    double allreduce;
+    double io;         /* metrics, logs, pictures */
+    double checkpoint;
+};
+
+struct ebm_trainer {
+    struct ebm_config cfg;
+    const struct ebm_par *par;
+    struct ebm_dataset data;    /* this rank's training shard */
+    struct ebm_dataset valid;   /* this rank's held-out monitor rows (n may be 0) */
+    int64_t n_monitor;          /* first rows of the shard used for epoch metrics */
+    int V, H, B, C;
+    struct rbm model;           /* owns the parameter block */
+    struct rbm grad, velocity;  /* views into grad_block / velocity block */
+    float *grad_block;          /* grad | hmean (H): the one allreduced block */
+    size_t grad_len;
+    float *hmean;               /* data mean of p(h | v), for the centering offset */
+    float *velocity_block;
+    float *mu, *lambda;         /* centering offsets (V), (H); NULL when off */
+    float *chains;              /* (C, V) persistent chains */
+    float *v_batch, *ph_data;   /* (B, V), (B, H) */
+    float *v_neg, *ph_neg, *h_neg, *pv_neg; /* (C, V), (C, H), (C, H), (C, V) */
+    float *pv_monitor;          /* (B, V) epoch-metric scratch */
+    double *fe_monitor;         /* (B) */
+    int64_t *order;             /* this epoch's shuffled shard rows */
+    struct ebm_rng rng_sample, rng_binarize;
+    int64_t step;               /* updates done */
+    int epoch;                  /* epochs done */
+    int64_t steps_per_epoch;
+    struct ebm_timing time;     /* this epoch's */
+    int quiet;                  /* no progress lines on stdout (tests) */
+};
+
+/* Collective. Reads this rank's shard and allocates everything the loop
+ * needs; the parameters are initialised from the seed (identical on all
+ * ranks). */
+ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                            const struct ebm_par *par);
+void ebm_trainer_free(struct ebm_trainer *tr);
+
+/* One update on the next batch of the current epoch's order (step index
+ * within the epoch = step % steps_per_epoch). */
+ebm_status ebm_trainer_step(struct ebm_trainer *tr);
+/* Starts a new epoch: shuffles this rank's shard with the epoch's stream. */
+void ebm_trainer_begin_epoch(struct ebm_trainer *tr);
+/* Trains until cfg.train.epochs, with metrics and checkpoints. */
+ebm_status ebm_trainer_run(struct ebm_trainer *tr);
+
+/* Epoch metrics on the monitor rows, reduced over ranks. */
+struct ebm_epoch_metrics {
+    double recon_train, recon_valid; /* mean squared reconstruction error per example */
+    double fe_train, fe_valid;       /* mean free energy */
+    double fe_gap;                   /* fe_train - fe_valid; NaN without held-out data */
+};
+ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics *out);
+
+/* Checkpoint I/O (src/learn/snapshot.c): the full training state. */
+ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path);
+ebm_status ebm_trainer_load(struct ebm_trainer *tr, const char *path);
+/* The newest complete checkpoint in dir into path, or "" when none. */
+ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len);
+
+#endif

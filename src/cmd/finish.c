@@ -1,0 +1,17 @@
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ebm/cmd.h"
+
+int ebm_cmd_finish(ebm_status st)
+{
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (st != EBM_OK && rank == 0) {
+        fprintf(stderr, "ebm: error: %s\n", ebm_error_message());
+        if (getenv("EBM_TRACE")) fputs(ebm_error_backtrace(), stderr);
+        fflush(stderr);
+    }
+    return ebm_status_exit_code(st);
+}

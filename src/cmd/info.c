@@ -1,0 +1,105 @@
+/* ebm info CKPT: what a checkpoint holds, without loading it for training. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mpi.h>
+
+#include "ebm/checkpoint.h"
+#include "ebm/cmd.h"
+
+static const char usage[] =
+    "usage: ebm info CKPT\n"
+    "\n"
+    "Shows a checkpoint's model type and shapes, training progress (epoch,\n"
+    "step, ranks), the data it was trained on, its tensors and the effective\n"
+    "config it was trained with.\n";
+
+static void print_tensor(struct ebm_ckpt *ck, const char *name)
+{
+    int nd;
+    int64_t d[8];
+    if (ebm_ckpt_shape(ck, name, &nd, d) != EBM_OK) {
+        ebm_error_clear();
+        return;
+    }
+    printf("  %-24s [", name);
+    for (int i = 0; i < nd; i++) printf("%s%lld", i ? ", " : "", (long long)d[i]);
+    printf("]\n");
+}
+
+static int64_t attr_or(struct ebm_ckpt *ck, const char *obj, const char *name, int64_t dflt)
+{
+    int64_t v;
+    if (ebm_ckpt_read_attr_i64(ck, obj, name, &v) != EBM_OK) {
+        ebm_error_clear();
+        return dflt;
+    }
+    return v;
+}
+
+static ebm_status info(const char *path)
+{
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, MPI_COMM_SELF));
+    char *type = NULL, *config = NULL, *data = NULL, *split = NULL;
+    ebm_status st = ebm_ckpt_read_attr_str(&ck, "/model", "type", &type);
+    if (st == EBM_OK) st = ebm_ckpt_read_attr_str(&ck, "/train", "config", &config);
+    if (st == EBM_OK) {
+        int64_t V = attr_or(&ck, "/model", "n_visible", 0), H = attr_or(&ck, "/model", "n_hidden", 0);
+        printf("checkpoint  %s\n", path);
+        printf("model       %s %lld x %lld (%lld parameters)\n", type, (long long)V,
+               (long long)H, (long long)(V * H + V + H));
+        printf("trained     epoch %lld, step %lld, %lld ranks, %lld chains per rank\n",
+               (long long)attr_or(&ck, "/train", "epoch", -1),
+               (long long)attr_or(&ck, "/train", "step", -1),
+               (long long)attr_or(&ck, "/train", "ranks", -1),
+               (long long)attr_or(&ck, "/train", "chains_per_rank", 0));
+        if (ebm_ckpt_read_attr_str(&ck, "/data", "path", &data) == EBM_OK &&
+            ebm_ckpt_read_attr_str(&ck, "/data", "split", &split) == EBM_OK) {
+            printf("data        %s /%s: %lld rows x %lld", data, split,
+                   (long long)attr_or(&ck, "/data", "n_rows", 0),
+                   (long long)attr_or(&ck, "/data", "dim", 0));
+            int64_t h = attr_or(&ck, "/data", "image_h", 0), w = attr_or(&ck, "/data", "image_w", 0);
+            if (h > 0) printf(" (%lldx%lld images)", (long long)h, (long long)w);
+            printf("\n");
+        }
+        ebm_error_clear();
+        printf("tensors\n");
+        static const char *names[] = { "/model/W", "/model/vbias", "/model/hbias",
+                                       "/optim/velocity/W", "/optim/visible_offset",
+                                       "/optim/hidden_offset", "/train/chains", "/train/rng" };
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
+        printf("config\n%s", config);
+    }
+    free(type);
+    free(config);
+    free(data);
+    free(split);
+    ebm_ckpt_close(&ck);
+    return st;
+}
+
+int ebm_cmd_info(int argc, char **argv)
+{
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const char *path = NULL;
+    ebm_status st = EBM_OK;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            if (rank == 0) fputs(usage, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || path)
+            st = EBM_FAIL(EBM_ERR_INPUT, "ebm info: unexpected argument '%s' (see ebm info --help)",
+                          argv[i]);
+        else
+            path = argv[i];
+    }
+    if (st == EBM_OK && !path)
+        st = EBM_FAIL(EBM_ERR_INPUT, "ebm info: missing CKPT (see ebm info --help)");
+    if (st == EBM_OK && rank == 0) st = info(path);
+    int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return ebm_cmd_finish((ebm_status)code);
+}

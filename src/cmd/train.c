@@ -1,0 +1,216 @@
+/* ebm train CONFIG [--set section.key=value]... [--resume PATH|auto] */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cblas.h>
+
+#include "ebm/cmd.h"
+#include "ebm/config.h"
+#include "ebm/par.h"
+#include "ebm/trainer.h"
+
+static const char usage[] =
+    "usage: ebm train CONFIG [--set section.key=value]... [--resume PATH|auto]\n"
+    "\n"
+    "Trains the model described by CONFIG (an INI file; keys in docs/config.md)\n"
+    "on every rank of the MPI job: each rank reads its shard of the data, keeps\n"
+    "its own persistent chains, and the gradient is all-reduced every step.\n"
+    "\n"
+    "  --set section.key=value  override one config key (repeatable)\n"
+    "  --resume PATH            continue bit-identically from a checkpoint\n"
+    "  --resume auto            continue from the newest checkpoint in\n"
+    "                           [output] dir, or start fresh when there is none\n"
+    "  --help                   this text\n"
+    "\n"
+    "Writes to [output] dir: ckpt-eNNNNNN.h5, metrics.jsonl, config.ini,\n"
+    "filters.png and samples.png.\n";
+
+struct train_args {
+    const char *config;
+    const char *resume;
+    char **sets;
+    int n_sets;
+};
+
+static ebm_status parse_args(int argc, char **argv, struct train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->sets = calloc((size_t)argc, sizeof *a->sets);
+    if (!a->sets) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--set") == 0 || strcmp(arg, "--resume") == 0) {
+            if (i + 1 >= argc)
+                return EBM_FAIL(EBM_ERR_INPUT, "ebm train: %s needs a value (see ebm train --help)",
+                                arg);
+            if (arg[2] == 's') a->sets[a->n_sets++] = argv[++i];
+            else a->resume = argv[++i];
+        } else if (arg[0] == '-') {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm train: unknown flag '%s' (see ebm train --help)",
+                            arg);
+        } else if (!a->config) {
+            a->config = arg;
+        } else {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm train: unexpected argument '%s' (one CONFIG only)",
+                            arg);
+        }
+    }
+    if (!a->config)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm train: missing CONFIG (see ebm train --help)");
+    return EBM_OK;
+}
+
+static ebm_status load_config(const struct train_args *a, struct ebm_config *cfg)
+{
+    ebm_config_defaults(cfg);
+    EBM_TRY(ebm_config_load(cfg, a->config));
+    for (int i = 0; i < a->n_sets; i++) EBM_TRY(ebm_config_set(cfg, a->sets[i]));
+    return ebm_config_validate(cfg);
+}
+
+static int has_checkpoints(const char *dir)
+{
+    char path[EBM_PATH_MAX + 64];
+    ebm_trainer_latest_checkpoint(dir, path, sizeof path);
+    return path[0] != '\0';
+}
+
+static ebm_status mkdir_p(const char *dir)
+{
+    char buf[EBM_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return EBM_FAIL(EBM_ERR_IO, "[output] dir: cannot create %s: %s", buf,
+                                strerror(errno));
+            *p = saved;
+        }
+        if (*p == '\0') break;
+    }
+    return EBM_OK;
+}
+
+/* Rank 0: the run directory, and which checkpoint (if any) to resume. */
+static ebm_status prepare_run_dir(const struct ebm_config *cfg, const char *resume,
+                                  char *resume_path, size_t len)
+{
+    resume_path[0] = '\0';
+    EBM_TRY(mkdir_p(cfg->output.dir));
+    if (!resume) {
+        if (has_checkpoints(cfg->output.dir))
+            return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s already holds checkpoints; continue "
+                            "with --resume auto, or choose another dir (--set output.dir=...)",
+                            cfg->output.dir);
+        return EBM_OK;
+    }
+    if (strcmp(resume, "auto") == 0)
+        return ebm_trainer_latest_checkpoint(cfg->output.dir, resume_path, len);
+    if (access(resume, R_OK) != 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "--resume %s: no such checkpoint (%s)", resume,
+                        strerror(errno));
+    snprintf(resume_path, len, "%s", resume);
+    return EBM_OK;
+}
+
+static void set_blas_threads(const struct ebm_par *par)
+{
+    /* One rank per core is the usual layout; BLAS threads beyond the
+     * node's share only fight the other ranks. */
+    if (getenv("OPENBLAS_NUM_THREADS")) return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = cores / (par->node_size > 0 ? par->node_size : 1);
+    openblas_set_num_threads(threads > 0 ? (int)threads : 1);
+}
+
+static void print_header(const struct ebm_trainer *tr, const char *resume_path)
+{
+    const struct ebm_config *c = &tr->cfg;
+    char text[8192];
+    ebm_config_format(c, text, sizeof text);
+    printf("ebm train: rbm %dx%d on %s (%lld rows), %d ranks x batch %d = %d per step, "
+           "%s-%d, %lld steps/epoch\n",
+           tr->V, tr->H, c->data.path, (long long)tr->data.n_total, tr->par->size, tr->B,
+           tr->B * tr->par->size, c->train.persistent ? "PCD" : "CD", c->train.k,
+           (long long)tr->steps_per_epoch);
+    if (resume_path[0])
+        printf("resuming from %s at epoch %d, step %lld\n", resume_path, tr->epoch,
+               (long long)tr->step);
+    printf("--- effective config ---\n%s------------------------\n", text);
+    fflush(stdout);
+}
+
+static ebm_status write_config_copy(const struct ebm_config *cfg)
+{
+    char path[EBM_PATH_MAX + 32], text[8192];
+    snprintf(path, sizeof path, "%s/config.ini", cfg->output.dir);
+    ebm_config_format(cfg, text, sizeof text);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0) {
+        if (f) fclose(f);
+        return EBM_FAIL(EBM_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    if (fclose(f) != 0) return EBM_FAIL(EBM_ERR_IO, "%s: cannot write", path);
+    return EBM_OK;
+}
+
+static ebm_status train(const struct train_args *a)
+{
+    struct ebm_par par;
+    EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
+    struct ebm_config cfg;
+    char resume_path[EBM_PATH_MAX + 64] = "";
+    ebm_status st = EBM_OK;
+    if (par.rank == 0) {
+        st = load_config(a, &cfg);
+        if (st == EBM_OK) st = prepare_run_dir(&cfg, a->resume, resume_path, sizeof resume_path);
+    }
+    EBM_TRY(ebm_par_agree(&par, st));
+    EBM_TRY(ebm_config_bcast(&cfg, 0, par.world));
+    EBM_MPI_TRY(MPI_Bcast(resume_path, sizeof resume_path, MPI_CHAR, 0, par.world));
+    set_blas_threads(&par);
+
+    struct ebm_trainer tr;
+    st = ebm_trainer_init(&tr, &cfg, &par);
+    if (st == EBM_OK && resume_path[0]) st = ebm_trainer_load(&tr, resume_path);
+    if (st == EBM_OK && par.rank == 0) {
+        print_header(&tr, resume_path);
+        st = write_config_copy(&cfg);
+    }
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK) st = ebm_trainer_run(&tr);
+    if (st == EBM_OK && par.rank == 0) {
+        printf("done: %d epochs, %lld steps\n"
+               "  checkpoint  %s/ckpt-e%06d.h5\n"
+               "  metrics     %s/metrics.jsonl\n",
+               tr.epoch, (long long)tr.step, cfg.output.dir, tr.epoch, cfg.output.dir);
+        if (tr.data.image_h > 0)
+            printf("  pictures    %s/filters.png%s%s%s\n", cfg.output.dir,
+                   tr.chains ? ", " : "", tr.chains ? cfg.output.dir : "",
+                   tr.chains ? "/samples.png" : "");
+    }
+    ebm_trainer_free(&tr);
+    ebm_par_free(&par);
+    return st;
+}
+
+int ebm_cmd_train(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            int rank = 0;
+            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+            if (rank == 0) fputs(usage, stdout);
+            return 0;
+        }
+    struct train_args a;
+    ebm_status st = parse_args(argc, argv, &a);
+    if (st == EBM_OK) st = train(&a);
+    free(a.sets);
+    return ebm_cmd_finish(st);
+}

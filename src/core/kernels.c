@@ -1,0 +1,185 @@
+/* Where the time goes: a training step is ~5 GEMMs (cblas) plus one
+ * sigmoid + Bernoulli pass over every unit; the latter is vectorised here
+ * (one clone per x86-64 level, picked at load time) so it stays a small
+ * fraction of the GEMM time. */
+#include "ebm/kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+void ebm_gemm(bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+void ebm_gemm_ref(bool ta, bool tb, int m, int n, int k, float alpha,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0.0;
+            for (int l = 0; l < k; l++) {
+                float a = ta ? A[(size_t)l * lda + i] : A[(size_t)i * lda + l];
+                float b = tb ? B[(size_t)j * ldb + l] : B[(size_t)l * ldb + j];
+                acc += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
+/* exp(x) for x in [-80, 80]: 2^n * e^r with |r| <= ln2/2 and a degree-7
+ * Taylor polynomial (relative error ~1e-8, below float resolution).
+ * Branch-free so that the loops around it vectorise. */
+static inline float exp_clamped(float x)
+{
+    x = x < -80.0f ? -80.0f : (x > 80.0f ? 80.0f : x);
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to int */
+    float n = (x * 1.44269504f + shifter) - shifter;
+    float r = x - n * 0.693145752f - n * 1.42860677e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { uint32_t u; float f; } scale = { .u = (uint32_t)((int32_t)n + 127) << 23 };
+    return p * scale.f;
+}
+
+#define EBM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+EBM_CLONES
+void ebm_sigmoid_bias(float *restrict x, const float *restrict bias, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++) {
+        float *restrict row = x + (size_t)i * cols;
+        for (int j = 0; j < cols; j++)
+            row[j] = 1.0f / (1.0f + exp_clamped(-(row[j] + bias[j])));
+    }
+}
+
+void ebm_sigmoid_bias_ref(float *x, const float *bias, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float *v = &x[(size_t)i * cols + j];
+            *v = (float)(1.0 / (1.0 + exp(-((double)*v + bias[j]))));
+        }
+}
+
+/* Uniforms for CHUNK consecutive elements starting at element `first`
+ * (a multiple of 4): Philox for CHUNK/4 counters side by side, written so
+ * the compiler vectorises across counters. */
+#define CHUNK 64
+static inline void chunk_uniforms(const struct ebm_rng *rng, uint64_t block,
+                                  float u[CHUNK])
+{
+    /* 64-bit lanes holding 32-bit words: masked products vectorise as
+     * widening multiplies (vpmuludq), which Philox's mulhi needs. */
+    enum { NB = CHUNK / 4 };
+    const uint64_t lo = 0xffffffffull;
+    uint64_t c0[NB], c1[NB], c2[NB], c3[NB];
+    for (int b = 0; b < NB; b++) {
+        c0[b] = (block + (uint64_t)b) & lo;
+        c1[b] = (block + (uint64_t)b) >> 32;
+        c2[b] = rng->stream[0];
+        c3[b] = rng->stream[1];
+    }
+    uint64_t k0 = rng->key[0], k1 = rng->key[1];
+    for (int round = 0; round < 10; round++) {
+        for (int b = 0; b < NB; b++) {
+            uint64_t p0 = 0xD2511F53ull * (c0[b] & lo);
+            uint64_t p1 = 0xCD9E8D57ull * (c2[b] & lo);
+            uint64_t n0 = ((p1 >> 32) ^ c1[b] ^ k0) & lo;
+            uint64_t n2 = ((p0 >> 32) ^ c3[b] ^ k1) & lo;
+            c1[b] = p1 & lo;
+            c3[b] = p0 & lo;
+            c0[b] = n0;
+            c2[b] = n2;
+        }
+        k0 = (k0 + 0x9E3779B9u) & lo;
+        k1 = (k1 + 0xBB67AE85u) & lo;
+    }
+    const float scale = 1.0f / 16777216.0f;
+    for (int b = 0; b < NB; b++) {
+        u[4 * b + 0] = (float)(int32_t)(c0[b] >> 8) * scale;
+        u[4 * b + 1] = (float)(int32_t)(c1[b] >> 8) * scale;
+        u[4 * b + 2] = (float)(int32_t)(c2[b] >> 8) * scale;
+        u[4 * b + 3] = (float)(int32_t)(c3[b] >> 8) * scale;
+    }
+}
+
+EBM_CLONES
+void ebm_bernoulli(const float *restrict p, float *restrict s, size_t n, struct ebm_rng *rng)
+{
+    float u[CHUNK];
+    uint64_t block = rng->block;
+    for (size_t i = 0; i < n; i += CHUNK, block += CHUNK / 4) {
+        chunk_uniforms(rng, block, u);
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        for (size_t j = 0; j < m; j++)
+            s[i + j] = u[j] < p[i + j] ? 1.0f : 0.0f;
+    }
+    rng->block += (n + 3) / 4;
+}
+
+EBM_CLONES
+void ebm_sigmoid_bias_sample(float *restrict p, float *restrict s, const float *restrict bias,
+                             int rows, int cols, struct ebm_rng *rng)
+{
+    /* Row by row, then the flat element stream is cut into CHUNKs. */
+    size_t n = (size_t)rows * cols;
+    float u[CHUNK];
+    uint64_t block = rng->block;
+    size_t col = 0;
+    for (size_t i = 0; i < n; i += CHUNK, block += CHUNK / 4) {
+        chunk_uniforms(rng, block, u);
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        if (col + m <= (size_t)cols) {
+            const float *restrict bj = bias + col;
+            for (size_t j = 0; j < m; j++) {
+                float q = 1.0f / (1.0f + exp_clamped(-(p[i + j] + bj[j])));
+                p[i + j] = q;
+                s[i + j] = u[j] < q ? 1.0f : 0.0f;
+            }
+            col += m;
+            if (col == (size_t)cols) col = 0;
+        } else {
+            for (size_t j = 0; j < m; j++) {
+                float q = 1.0f / (1.0f + exp_clamped(-(p[i + j] + bias[col])));
+                p[i + j] = q;
+                s[i + j] = u[j] < q ? 1.0f : 0.0f;
+                if (++col == (size_t)cols) col = 0;
+            }
+        }
+    }
+    rng->block += (n + 3) / 4;
+}
+
+void ebm_sigmoid_bias_sample_ref(float *p, float *s, const float *bias, int rows, int cols,
+                                 struct ebm_rng *rng)
+{
+    ebm_sigmoid_bias_ref(p, bias, rows, cols);
+    size_t n = (size_t)rows * cols;
+    for (size_t i = 0; i < n; i += 4) {
+        float u[4];
+        ebm_rng_uniform(rng, u, 4);
+        for (size_t j = 0; j < 4 && i + j < n; j++)
+            s[i + j] = u[j] < p[i + j] ? 1.0f : 0.0f;
+    }
+}
+
+double ebm_softplus(double x)
+{
+    return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));
+}

@@ -1,0 +1,44 @@
+#include "ebm/optim.h"
+
+#include <cblas.h>
+#include <math.h>
+
+double optim_lr(const struct ebm_config *cfg, int64_t step, int64_t total)
+{
+    double lr = cfg->train.lr, t = total > 0 ? (double)step / (double)total : 0.0;
+    switch (cfg->train.lr_schedule) {
+    case EBM_LR_LINEAR: return lr + (cfg->train.lr_min - lr) * t;
+    case EBM_LR_EXP: return lr * pow(cfg->train.lr_min / lr, t);
+    case EBM_LR_CONSTANT: break;
+    }
+    return lr;
+}
+
+void optim_step(struct rbm *params, struct rbm *grad, struct rbm *velocity, double lr,
+                double momentum, double weight_decay, const float *mu, const float *lambda)
+{
+    int V = params->n_visible, H = params->n_hidden;
+    size_t nw = (size_t)V * H;
+    float m = (float)momentum, a = (float)lr, wd = (float)weight_decay;
+    if (mu && lambda) {
+        cblas_sger(CblasRowMajor, V, H, -1.0f, mu, 1, grad->hbias, 1, grad->W, H);
+        cblas_sger(CblasRowMajor, V, H, -1.0f, grad->vbias, 1, lambda, 1, grad->W, H);
+    }
+    float *restrict vw = velocity->W, *restrict w = params->W;
+    const float *restrict gw = grad->W;
+    for (size_t i = 0; i < nw; i++) {
+        vw[i] = m * vw[i] + a * (gw[i] - wd * w[i]);
+        w[i] += vw[i];
+    }
+    for (int i = 0; i < V; i++) velocity->vbias[i] = m * velocity->vbias[i] + a * grad->vbias[i];
+    for (int j = 0; j < H; j++) velocity->hbias[j] = m * velocity->hbias[j] + a * grad->hbias[j];
+    for (int i = 0; i < V; i++) params->vbias[i] += velocity->vbias[i];
+    for (int j = 0; j < H; j++) params->hbias[j] += velocity->hbias[j];
+    if (mu && lambda) {
+        /* Map the centered bias steps to the plain parametrisation. */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, H, -1.0f, vw, H, lambda, 1, 1.0f,
+                    params->vbias, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, V, H, -1.0f, vw, H, mu, 1, 1.0f,
+                    params->hbias, 1);
+    }
+}

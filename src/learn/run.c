@@ -1,0 +1,207 @@
+/* The epoch loop around ebm_trainer_step: progress on rank 0, one metrics
+ * line per epoch, checkpoints (kept to the newest K) and pictures. */
+#include "ebm/trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebm/metrics.h"
+#include "ebm/png.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void format_duration(double s, char *buf, size_t len)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, len, "%lds", t);
+}
+
+static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
+{
+    enum { WIDTH = 30 };
+    int filled = (int)(WIDTH * done / total);
+    char bar[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '=' : ' ';
+    bar[WIDTH] = '\0';
+    printf("\r  epoch %d [%s] %3d%%", tr->epoch + 1, bar, (int)(100 * done / total));
+    fflush(stdout);
+}
+
+static int checkpoint_epoch(const char *name)
+{
+    int epoch, used = 0;
+    if (sscanf(name, "ckpt-e%d.h5%n", &epoch, &used) == 1 && name[used] == '\0') return epoch;
+    return -1;
+}
+
+/* Rank 0: removes all but the newest `keep` checkpoints. */
+static void rotate_checkpoints(const char *dir, int keep, int newest)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        int epoch = checkpoint_epoch(e->d_name);
+        if (epoch < 0) continue;
+        /* Checkpoints are written every checkpoint_every epochs, so count
+         * the newer ones instead of assuming a spacing. */
+        int newer = 0;
+        DIR *d2 = opendir(dir);
+        for (struct dirent *f; d2 && (f = readdir(d2));) {
+            int other = checkpoint_epoch(f->d_name);
+            if (other > epoch && other <= newest) newer++;
+        }
+        if (d2) closedir(d2);
+        if (newer >= keep) {
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+static ebm_status write_pictures(struct ebm_trainer *tr)
+{
+    if (tr->par->rank != 0 || tr->data.image_h <= 0) return EBM_OK;
+    int h = tr->data.image_h, w = tr->data.image_w;
+    if ((int64_t)h * w != tr->V) return EBM_OK;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/filters.png", tr->cfg.output.dir);
+    int n = tr->H < 100 ? tr->H : 100;
+    EBM_TRY(ebm_png_write_tiles(path, tr->model.W, n, 1, tr->H, h, w, 10, true));
+    if (tr->chains && tr->step > 0) {
+        /* The chains' last visible means: what the model currently dreams. */
+        snprintf(path, sizeof path, "%s/samples.png", tr->cfg.output.dir);
+        n = tr->C < 100 ? tr->C : 100;
+        EBM_TRY(ebm_png_write_tiles(path, tr->pv_neg, n, tr->V, 1, h, w, 10, false));
+    }
+    return EBM_OK;
+}
+
+static ebm_status checkpoint(struct ebm_trainer *tr)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/ckpt-e%06d.h5", tr->cfg.output.dir, tr->epoch);
+    EBM_TRY(ebm_trainer_save(tr, path));
+    if (tr->par->rank == 0) rotate_checkpoints(tr->cfg.output.dir, tr->cfg.train.keep_checkpoints,
+                                               tr->epoch);
+    return ebm_par_agree(tr->par, write_pictures(tr));
+}
+
+static int params_finite(const struct rbm *m)
+{
+    double s = 0.0;
+    size_t n = rbm_block_size(m->n_visible, m->n_hidden);
+    for (size_t i = 0; i < n; i++) s += m->block[i];
+    return isfinite(s);
+}
+
+struct timing_summary { double mean[4], max[4]; };
+
+static ebm_status reduce_timing(const struct ebm_trainer *tr, struct timing_summary *out)
+{
+    double t[4] = { tr->time.compute, tr->time.allreduce, tr->time.io, tr->time.checkpoint };
+    memcpy(out->mean, t, sizeof t);
+    memcpy(out->max, t, sizeof t);
+    EBM_TRY(ebm_par_allreduce_sum_d(tr->par, out->mean, 4));
+    EBM_TRY(ebm_par_max_d(tr->par, out->max, 4));
+    for (int i = 0; i < 4; i++) out->mean[i] /= tr->par->size;
+    return EBM_OK;
+}
+
+static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
+                            double epoch_seconds, double elapsed, double eta)
+{
+    struct timing_summary t;
+    EBM_TRY(reduce_timing(tr, &t));
+    if (tr->par->rank != 0) return EBM_OK;
+    double rate = (double)tr->steps_per_epoch * tr->B * tr->par->size / epoch_seconds;
+    char el[32], et[32], gap[32];
+    format_duration(elapsed, el, sizeof el);
+    format_duration(eta, et, sizeof et);
+    if (isfinite(m->fe_gap)) snprintf(gap, sizeof gap, "%+.3f", m->fe_gap);
+    else snprintf(gap, sizeof gap, "n/a");
+    if (!tr->quiet)
+        printf("epoch %4d/%d  step %8lld  recon %8.3f  fe_gap %8s  %9.0f samples/s  %s  eta %s\n",
+               tr->epoch, tr->cfg.train.epochs, (long long)tr->step, m->recon_train, gap, rate,
+               el, et);
+    fflush(stdout);
+
+    static const char *names[4] = { "compute", "allreduce", "io", "checkpoint" };
+    struct ebm_json j;
+    ebm_json_begin(&j);
+    ebm_json_int(&j, "epoch", tr->epoch);
+    ebm_json_int(&j, "step", tr->step);
+    ebm_json_num(&j, "recon_error", m->recon_train);
+    ebm_json_num(&j, "recon_error_valid", m->recon_valid);
+    ebm_json_num(&j, "free_energy_train", m->fe_train);
+    ebm_json_num(&j, "free_energy_valid", m->fe_valid);
+    ebm_json_num(&j, "free_energy_gap", m->fe_gap);
+    ebm_json_num(&j, "samples_per_s", rate);
+    ebm_json_num(&j, "epoch_seconds", epoch_seconds);
+    ebm_json_num(&j, "elapsed_s", elapsed);
+    ebm_json_num(&j, "eta_s", eta);
+    ebm_json_int(&j, "ranks", tr->par->size);
+    ebm_json_begin_object(&j, "seconds");
+    for (int i = 0; i < 4; i++) ebm_json_num(&j, names[i], t.mean[i]);
+    ebm_json_end_object(&j);
+    ebm_json_begin_object(&j, "seconds_slowest_rank");
+    for (int i = 0; i < 4; i++) ebm_json_num(&j, names[i], t.max[i]);
+    ebm_json_end_object(&j);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->cfg.output.dir);
+    return ebm_metrics_append(path, ebm_json_end(&j));
+}
+
+ebm_status ebm_trainer_run(struct ebm_trainer *tr)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    int show_bar = tr->par->rank == 0 && !tr->quiet && isatty(STDOUT_FILENO);
+    double start = now();
+    int first_epoch = tr->epoch;
+    if (tr->epoch == 0 && cfg->train.checkpoint_every > 0 && tr->step == 0)
+        EBM_TRY(ebm_par_agree(tr->par, write_pictures(tr)));
+    while (tr->epoch < cfg->train.epochs) {
+        double t0 = now();
+        memset(&tr->time, 0, sizeof tr->time);
+        ebm_trainer_begin_epoch(tr);
+        int64_t every = tr->steps_per_epoch / 50 > 0 ? tr->steps_per_epoch / 50 : 1;
+        for (int64_t s = 0; s < tr->steps_per_epoch; s++) {
+            EBM_TRY(ebm_trainer_step(tr));
+            if (show_bar && (s + 1) % every == 0) progress(tr, s + 1, tr->steps_per_epoch);
+        }
+        if (show_bar) printf("\r\033[K");
+        double t1 = now();
+        tr->epoch++;
+        if (!params_finite(&tr->model))
+            return EBM_FAIL(EBM_ERR_NUMERIC, "training diverged in epoch %d (non-finite "
+                            "parameters); lower [train] lr (now %g)", tr->epoch, cfg->train.lr);
+        struct ebm_epoch_metrics m;
+        EBM_TRY(ebm_trainer_evaluate(tr, &m));
+        double t2 = now();
+        tr->time.io += t2 - t1;
+        int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs;
+        if (due) {
+            EBM_TRY(checkpoint(tr));
+            tr->time.checkpoint += now() - t2;
+        }
+        double elapsed = now() - start;
+        double per_epoch = elapsed / (tr->epoch - first_epoch);
+        EBM_TRY(log_epoch(tr, &m, t1 - t0, elapsed, per_epoch * (cfg->train.epochs - tr->epoch)));
+    }
+    return EBM_OK;
+}

@@ -1,0 +1,270 @@
+#include "ebm/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebm/cd.h"
+#include "ebm/kernels.h"
+#include "ebm/metrics.h"
+#include "ebm/optim.h"
+#include "ebm/png.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static ebm_status alloc_buffers(struct ebm_trainer *tr)
+{
+    int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
+    EBM_TRY(rbm_init(&tr->model, V, H));
+    size_t block = rbm_block_size(V, H);
+    tr->grad_len = block + (size_t)H;
+    EBM_ALLOC(tr->grad_block, tr->grad_len);
+    rbm_view(&tr->grad, V, H, tr->grad_block);
+    tr->hmean = tr->grad_block + block;
+    EBM_ALLOC(tr->velocity_block, block);
+    rbm_view(&tr->velocity, V, H, tr->velocity_block);
+    if (tr->cfg.train.centering) {
+        EBM_ALLOC(tr->mu, V);
+        EBM_ALLOC(tr->lambda, H);
+    }
+    EBM_ALLOC(tr->v_batch, (size_t)B * V);
+    EBM_ALLOC(tr->ph_data, (size_t)B * H);
+    EBM_ALLOC(tr->pv_monitor, (size_t)B * V);
+    EBM_ALLOC(tr->fe_monitor, B);
+    EBM_ALLOC(tr->v_neg, (size_t)C * V);
+    EBM_ALLOC(tr->ph_neg, (size_t)C * H);
+    EBM_ALLOC(tr->h_neg, (size_t)C * H);
+    EBM_ALLOC(tr->pv_neg, (size_t)C * V);
+    EBM_ALLOC(tr->order, tr->data.n > 0 ? tr->data.n : 1);
+    /* PCD chains live in v_neg between steps. */
+    tr->chains = tr->cfg.train.persistent ? tr->v_neg : NULL;
+    return EBM_OK;
+}
+
+/* Marginals of the whole training set (for the visible-bias start and the
+ * centering offset), summed over ranks in double. */
+static ebm_status data_marginals(struct ebm_trainer *tr, float *p)
+{
+    int V = tr->V;
+    double *sum = calloc((size_t)V + 1, sizeof *sum);
+    if (!sum) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    for (int64_t r = 0; r < tr->data.n; r++)
+        for (int i = 0; i < V; i++) sum[i] += tr->data.x[r * V + i];
+    sum[V] = (double)tr->data.n;
+    ebm_status st = ebm_par_allreduce_sum_d(tr->par, sum, (size_t)V + 1);
+    for (int i = 0; st == EBM_OK && i < V; i++) p[i] = (float)(sum[i] / sum[V]);
+    free(sum);
+    return st;
+}
+
+static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                             const struct ebm_par *par)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = *cfg;
+    tr->par = par;
+    if (strcmp(cfg->model.type, "rbm") != 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] type: '%s' is not trained by this version "
+                        "(supported: rbm)", cfg->source, cfg->model.type);
+    EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.split, cfg->data.max_examples,
+                                   par->world, &tr->data));
+    if (cfg->data.valid_split[0] && ebm_dataset_has_split(cfg->data.path, cfg->data.valid_split))
+        EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.valid_split,
+                                       cfg->train.monitor, par->world, &tr->valid));
+    if (tr->valid.n_total > 0 && tr->valid.dim != tr->data.dim)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but /%s/x has %d; [data] "
+                        "valid_split must match the training data (or set it to \"\")",
+                        cfg->data.path, cfg->data.valid_split, tr->valid.dim, cfg->data.split,
+                        tr->data.dim);
+    tr->V = tr->data.dim;
+    tr->H = cfg->model.hidden;
+    tr->B = cfg->train.batch_size;
+    tr->C = cfg->train.persistent ? cfg->train.chains : cfg->train.batch_size;
+    int64_t first, count;
+    ebm_shard_range(cfg->train.monitor, par->rank, par->size, &first, &count);
+    tr->n_monitor = count < tr->data.n ? count : tr->data.n;
+    return alloc_buffers(tr);
+}
+
+ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                            const struct ebm_par *par)
+{
+    /* Data errors may hit one rank only; everyone must hear of them
+     * before the next collective. */
+    EBM_TRY(ebm_par_agree(par, init_local(tr, cfg, par)));
+    int64_t fewest = tr->data.n;
+    MPI_Allreduce(MPI_IN_PLACE, &fewest, 1, MPI_INT64_T, MPI_MIN, par->world);
+    /* Every rank takes the same number of full batches per epoch; the few
+     * rows past that on larger shards sit out a given epoch (shuffling
+     * changes which). */
+    tr->steps_per_epoch = fewest / tr->B;
+    ebm_status st = EBM_OK;
+    if (tr->steps_per_epoch < 1)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: [train] batch_size: %d rows per rank exceed the "
+                      "smallest shard (%lld rows over %d ranks)", cfg->source, tr->B,
+                      (long long)fewest, par->size);
+    EBM_TRY(ebm_par_agree(par, st));
+
+    float *p = malloc(sizeof(float) * (size_t)tr->V);
+    if (!p) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    st = data_marginals(tr, p);
+    if (st == EBM_OK) {
+        struct ebm_rng init;
+        ebm_rng_init(&init, cfg->train.seed, 0, EBM_RNG_INIT);
+        rbm_init_params(&tr->model, 0.01f, p, &init);
+        if (tr->mu) {
+            memcpy(tr->mu, p, sizeof(float) * (size_t)tr->V);
+            for (int j = 0; j < tr->H; j++) tr->lambda[j] = 0.5f;
+        }
+    }
+    free(p);
+    EBM_TRY(st);
+    ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_SAMPLE);
+    ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_BINARIZE);
+    /* PCD chains start as uniform noise, each rank its own. */
+    if (tr->chains)
+        ebm_rng_uniform(&tr->rng_sample, tr->chains, (size_t)tr->C * tr->V);
+    for (size_t i = 0; tr->chains && i < (size_t)tr->C * tr->V; i++)
+        tr->chains[i] = tr->chains[i] < 0.5f ? 1.0f : 0.0f;
+    return EBM_OK;
+}
+
+void ebm_trainer_free(struct ebm_trainer *tr)
+{
+    if (!tr) return;
+    rbm_free(&tr->model);
+    free(tr->grad_block);
+    free(tr->velocity_block);
+    free(tr->mu);
+    free(tr->lambda);
+    free(tr->v_batch);
+    free(tr->ph_data);
+    free(tr->pv_monitor);
+    free(tr->fe_monitor);
+    free(tr->v_neg);
+    free(tr->ph_neg);
+    free(tr->h_neg);
+    free(tr->pv_neg);
+    free(tr->order);
+    ebm_dataset_free(&tr->data);
+    ebm_dataset_free(&tr->valid);
+    memset(tr, 0, sizeof *tr);
+}
+
+void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
+{
+    /* Each epoch's order has its own stream, so a resumed run shuffles
+     * exactly as an uninterrupted one without storing the order. */
+    struct ebm_rng shuffle;
+    ebm_rng_init(&shuffle, tr->cfg.train.seed, (uint32_t)tr->par->rank, EBM_RNG_SHUFFLE);
+    shuffle.block = (uint64_t)tr->epoch << 40;
+    for (int64_t i = 0; i < tr->data.n; i++) tr->order[i] = i;
+    ebm_rng_shuffle(&shuffle, tr->order, tr->data.n);
+}
+
+static void load_batch(struct ebm_trainer *tr, int64_t index_in_epoch)
+{
+    int V = tr->V;
+    const int64_t *rows = tr->order + index_in_epoch * tr->B;
+    for (int r = 0; r < tr->B; r++) {
+        const float *x = tr->data.x + rows[r] * V;
+        float *v = tr->v_batch + (size_t)r * V;
+        switch (tr->cfg.data.binarize) {
+        case EBM_BINARIZE_STOCHASTIC: ebm_bernoulli(x, v, (size_t)V, &tr->rng_binarize); break;
+        case EBM_BINARIZE_THRESHOLD:
+            for (int i = 0; i < V; i++) v[i] = x[i] > 0.5f ? 1.0f : 0.0f;
+            break;
+        case EBM_BINARIZE_NONE: memcpy(v, x, sizeof(float) * (size_t)V); break;
+        }
+    }
+}
+
+ebm_status ebm_trainer_step(struct ebm_trainer *tr)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    int B = tr->B, C = tr->C, P = tr->par->size;
+    double t0 = now();
+    load_batch(tr, tr->step % tr->steps_per_epoch);
+    rbm_hidden_probs(&tr->model, tr->v_batch, B, tr->ph_data);
+    if (cfg->train.persistent) {
+        cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, NULL, tr->ph_neg, tr->h_neg,
+                          tr->pv_neg, &tr->rng_sample);
+    } else {
+        memcpy(tr->v_neg, tr->v_batch, sizeof(float) * (size_t)B * tr->V);
+        cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, tr->ph_data, tr->ph_neg,
+                          tr->h_neg, tr->pv_neg, &tr->rng_sample);
+    }
+    cd_statistics(tr->v_batch, tr->ph_data, B, tr->v_neg, tr->ph_neg, C,
+                  1.0f / (float)((double)P * B), 1.0f / (float)((double)P * C), &tr->grad,
+                  tr->hmean);
+    double t1 = now();
+    EBM_TRY(ebm_par_allreduce_sum(tr->par, tr->grad_block, tr->grad_len));
+    double t2 = now();
+    int64_t total = tr->steps_per_epoch * cfg->train.epochs;
+    optim_step(&tr->model, &tr->grad, &tr->velocity, optim_lr(cfg, tr->step, total),
+               cfg->train.momentum, cfg->train.weight_decay, tr->mu, tr->lambda);
+    if (tr->lambda) {
+        float rate = (float)cfg->train.center_rate;
+        for (int j = 0; j < tr->H; j++)
+            tr->lambda[j] = (1.0f - rate) * tr->lambda[j] + rate * tr->hmean[j];
+    }
+    tr->step++;
+    double t3 = now();
+    tr->time.compute += (t1 - t0) + (t3 - t2);
+    tr->time.allreduce += t2 - t1;
+    return EBM_OK;
+}
+
+/* Sums over this rank's rows of reconstruction error and free energy. */
+static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, int64_t n,
+                         double sums[3])
+{
+    int V = tr->V, B = tr->B;
+    double *fe = tr->fe_monitor;
+    for (int64_t r0 = 0; r0 < n; r0 += B) {
+        int rows = (int)(n - r0 < B ? n - r0 : B);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < V; i++) {
+                float x = ds->x[(r0 + r) * V + i];
+                tr->v_batch[(size_t)r * V + i] =
+                    tr->cfg.data.binarize == EBM_BINARIZE_NONE ? x : (x > 0.5f ? 1.0f : 0.0f);
+            }
+        rbm_free_energy(&tr->model, tr->v_batch, rows, tr->ph_data, fe);
+        rbm_hidden_probs(&tr->model, tr->v_batch, rows, tr->ph_data);
+        rbm_visible_probs(&tr->model, tr->ph_data, rows, tr->pv_monitor);
+        for (int r = 0; r < rows; r++) {
+            double err = 0.0;
+            for (int i = 0; i < V; i++) {
+                double d = (double)tr->v_batch[(size_t)r * V + i] - tr->pv_monitor[(size_t)r * V + i];
+                err += d * d;
+            }
+            sums[0] += err;
+            sums[1] += fe[r];
+        }
+        sums[2] += rows;
+    }
+}
+
+ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics *out)
+{
+    double s[6] = { 0 };
+    monitor_sums(tr, &tr->data, tr->n_monitor, s);
+    monitor_sums(tr, &tr->valid, tr->valid.n, s + 3);
+    EBM_TRY(ebm_par_allreduce_sum_d(tr->par, s, 6));
+    out->recon_train = s[2] > 0 ? s[0] / s[2] : NAN;
+    out->fe_train = s[2] > 0 ? s[1] / s[2] : NAN;
+    out->recon_valid = s[5] > 0 ? s[3] / s[5] : NAN;
+    out->fe_valid = s[5] > 0 ? s[4] / s[5] : NAN;
+    out->fe_gap = out->fe_train - out->fe_valid;
+    return EBM_OK;
+}

@@ -1,0 +1,53 @@
+/* ebm <command>: dispatch only. */
+#include <stdio.h>
+#include <string.h>
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "ebm/cmd.h"
+
+static const char usage[] =
+    "usage: ebm <command> [options]      (run under mpirun or srun for several ranks)\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG [--set k=v]... [--resume PATH|auto]   train a model\n"
+    "  convert idx --images F [--labels F] --split S --out FILE.h5\n"
+    "                                                    IDX (MNIST) files to HDF5\n"
+    "  info CKPT                                         what a checkpoint holds\n"
+    "\n"
+    "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
+    "docs/checkpoint.md.\n";
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    { "train", ebm_cmd_train },
+    { "convert", ebm_cmd_convert },
+    { "info", ebm_cmd_info },
+};
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors reach the user as one line of ours */
+    int rank = 0, code = 2;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const char *name = argc > 1 ? argv[1] : NULL;
+    if (!name || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
+        strcmp(name, "help") == 0) {
+        if (rank == 0) fputs(usage, name ? stdout : stderr);
+        code = name ? 0 : 2;
+    } else {
+        const struct command *cmd = NULL;
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            if (strcmp(commands[i].name, name) == 0) cmd = &commands[i];
+        if (cmd) code = cmd->run(argc - 1, argv + 1);
+        else if (rank == 0)
+            fprintf(stderr, "ebm: unknown command '%s' (see ebm --help)\n", name);
+    }
+    MPI_Finalize();
+    return code;
+}
