@@ -9,7 +9,7 @@ CC       = mpicc
 PKGS     = hdf5-openmpi openblas inih libpng zlib
 BUILD   ?= build
 CFLAGS   = -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-           -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude \
+           -D_DEFAULT_SOURCE -Iinclude \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 TEST_LDLIBS = $(shell pkg-config --libs cmocka)
@@ -74,7 +74,7 @@ run: deps
 	@scripts/run-mnist.sh $(BUILD)/ebm configs/mnist-rbm.ini
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH)
+	@$(MAKE) --no-print-directory $(BENCH) data
 	@scripts/bench.sh $(BENCH)
 
 clean:

@@ -6,6 +6,7 @@ ebm=$1 config=$2
 name=$(basename "$config" .ini)
 dir=runs/$name-$(date +%Y%m%d-%H%M%S)
 export OMPI_MCA_mpi_yield_when_idle=1
+. "$(dirname "$0")/blas-env.sh"
 extra=()
 [ "$(id -u)" -eq 0 ] && extra+=(--allow-run-as-root)
 # More ranks than cores is fine for this demo job.

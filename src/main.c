@@ -46,7 +46,7 @@ int main(int argc, char **argv)
             if (strcmp(commands[i].name, name) == 0) cmd = &commands[i];
         if (cmd) code = cmd->run(argc - 1, argv + 1);
         else if (rank == 0)
-            fprintf(stderr, "ebm: unknown command '%s' (see ebm --help)\n", name);
+            fprintf(stderr, "ebm: error: unknown command '%s' (see ebm --help)\n", name);
     }
     MPI_Finalize();
     return code;

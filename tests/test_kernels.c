@@ -108,7 +108,39 @@ static void test_kernels_softplus_stable(void **state)
     assert_close_d(ebm_softplus(3.0), log1p(exp(3.0)), 1e-15, "softplus(3)");
 }
 
+static void test_kernels_column_sums_match_ref(void **state)
+{
+    (void)state;
+    enum { R = 37, C = 83 };
+    static float x[R * C];
+    float a[C], b[C];
+    fill(x, (size_t)R * C, 1.0f, 7);
+    fill(a, C, 1.0f, 8);
+    memcpy(b, a, sizeof a);
+    ebm_add_column_sums(x, R, C, -0.25f, a);
+    ebm_add_column_sums_ref(x, R, C, -0.25f, b);
+    assert_close_f(a, b, C, 1e-5, "column sums vs ref");
+}
+
+static void test_kernels_momentum_update_matches_ref(void **state)
+{
+    (void)state;
+    enum { N = 1001 };
+    static float w1[N], w2[N], v1[N], v2[N], g[N];
+    fill(w1, N, 1.0f, 9);
+    fill(v1, N, 0.1f, 10);
+    fill(g, N, 1.0f, 11);
+    memcpy(w2, w1, sizeof w1);
+    memcpy(v2, v1, sizeof v1);
+    ebm_momentum_update(w1, v1, g, N, 0.9f, 0.05f, 0.001f);
+    ebm_momentum_update_ref(w2, v2, g, N, 0.9f, 0.05f, 0.001f);
+    assert_close_f(v1, v2, N, 1e-7, "velocity vs ref");
+    assert_close_f(w1, w2, N, 1e-6, "weights vs ref");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_kernels_column_sums_match_ref),
+    cmocka_unit_test(test_kernels_momentum_update_matches_ref),
     cmocka_unit_test(test_kernels_gemm_matches_ref),
     cmocka_unit_test(test_kernels_sigmoid_matches_ref),
     cmocka_unit_test(test_kernels_fused_sample_matches_ref),

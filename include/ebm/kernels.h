@@ -33,6 +33,21 @@ void ebm_sigmoid_bias_sample_ref(float *p, float *s, const float *bias, int rows
 /* s <- (u < p ? 1 : 0) for n probabilities, uniforms as above. */
 void ebm_bernoulli(const float *p, float *s, size_t n, struct ebm_rng *rng);
 
+/* acc (cols) += scale * (sum of the rows of x (rows, cols)). */
+void ebm_add_column_sums(const float *x, int rows, int cols, float scale, float *acc);
+void ebm_add_column_sums_ref(const float *x, int rows, int cols, float scale, float *acc);
+
+/* Momentum SGD on n values: vel <- momentum * vel + lr * (g - decay * w);
+ * w <- w + vel. One pass over three arrays: memory bound at V * H. */
+void ebm_momentum_update(float *w, float *vel, const float *g, size_t n, float momentum,
+                         float lr, float decay);
+void ebm_momentum_update_ref(float *w, float *vel, const float *g, size_t n, float momentum,
+                             float lr, float decay);
+
+/* A one-line hint when this OpenBLAS build did not pick the CPU's vector
+ * kernels (and OPENBLAS_CORETYPE would help), else NULL. */
+const char *ebm_blas_core_advice(void);
+
 /* log(1 + exp(x)) without overflow. */
 double ebm_softplus(double x);
 

@@ -39,11 +39,11 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         return 0;
     }
     if (argc < 2) {
-        fprintf(stderr, "ebm convert: missing format (see ebm convert --help)\n");
+        fprintf(stderr, "ebm: error: ebm convert: missing format (see ebm convert --help)\n");
         return 2;
     }
     if (strcmp(argv[1], "idx") != 0) {
-        fprintf(stderr, "ebm convert: unknown format '%s'; supported: idx (see ebm convert --help)\n",
+        fprintf(stderr, "ebm: error: ebm convert: unknown format '%s'; supported: idx (see ebm convert --help)\n",
                 argv[1]);
         return 2;
     }
@@ -64,7 +64,7 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
             /* "--split --out x" means a forgotten value, not a split named "--out". */
             const char *value = eq ? eq + 1 : (i + 1 < argc && strncmp(argv[i + 1], "--", 2) ? argv[++i] : NULL);
             if (!value || !value[0]) {
-                fprintf(stderr, "ebm convert: flag '%s' needs a value (see ebm convert --help)\n",
+                fprintf(stderr, "ebm: error: ebm convert: flag '%s' needs a value (see ebm convert --help)\n",
                         flags[f].flag);
                 return 2;
             }
@@ -73,14 +73,14 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
             break;
         }
         if (!matched) {
-            fprintf(stderr, "ebm convert: unknown %s '%s' (see ebm convert --help)\n",
+            fprintf(stderr, "ebm: error: ebm convert: unknown %s '%s' (see ebm convert --help)\n",
                     arg[0] == '-' ? "flag" : "argument", arg);
             return 2;
         }
     }
     const char *missing = !a->images ? "--images" : !a->split ? "--split" : !a->out ? "--out" : NULL;
     if (missing) {
-        fprintf(stderr, "ebm convert: missing required flag %s (see ebm convert --help)\n", missing);
+        fprintf(stderr, "ebm: error: ebm convert: missing required flag %s (see ebm convert --help)\n", missing);
         return 2;
     }
     return -1;

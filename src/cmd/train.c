@@ -9,6 +9,7 @@
 
 #include "ebm/cmd.h"
 #include "ebm/config.h"
+#include "ebm/kernels.h"
 #include "ebm/par.h"
 #include "ebm/trainer.h"
 
@@ -93,6 +94,9 @@ static ebm_status mkdir_p(const char *dir)
         }
         if (*p == '\0') break;
     }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s is not a directory", dir);
     return EBM_OK;
 }
 
@@ -130,6 +134,8 @@ static void set_blas_threads(const struct ebm_par *par)
 
 static void print_header(const struct ebm_trainer *tr, const char *resume_path)
 {
+    const char *advice = ebm_blas_core_advice();
+    if (advice) fprintf(stderr, "ebm: note: %s\n", advice);
     const struct ebm_config *c = &tr->cfg;
     char text[8192];
     ebm_config_format(c, text, sizeof text);
@@ -178,6 +184,17 @@ static ebm_status train(const struct train_args *a)
     struct ebm_trainer tr;
     st = ebm_trainer_init(&tr, &cfg, &par);
     if (st == EBM_OK && resume_path[0]) st = ebm_trainer_load(&tr, resume_path);
+    if (st == EBM_OK && tr.epoch > cfg.train.epochs)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s is at epoch %d, past [train] epochs = %d", resume_path,
+                      tr.epoch, cfg.train.epochs);
+    if (st == EBM_OK && tr.epoch == cfg.train.epochs) {
+        /* A requeued job whose work is already done: nothing to train. */
+        if (par.rank == 0)
+            printf("nothing to do: %s is at epoch %d = [train] epochs\n", resume_path, tr.epoch);
+        ebm_trainer_free(&tr);
+        ebm_par_free(&par);
+        return EBM_OK;
+    }
     if (st == EBM_OK && par.rank == 0) {
         print_header(&tr, resume_path);
         st = write_config_copy(&cfg);

@@ -179,6 +179,44 @@ void ebm_sigmoid_bias_sample_ref(float *p, float *s, const float *bias, int rows
     }
 }
 
+EBM_CLONES
+void ebm_add_column_sums(const float *restrict x, int rows, int cols, float scale,
+                         float *restrict acc)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *restrict row = x + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) acc[j] += scale * row[j];
+    }
+}
+
+void ebm_add_column_sums_ref(const float *x, int rows, int cols, float scale, float *acc)
+{
+    for (int j = 0; j < cols; j++) {
+        double s = 0.0;
+        for (int r = 0; r < rows; r++) s += x[(size_t)r * cols + j];
+        acc[j] += (float)(scale * s);
+    }
+}
+
+EBM_CLONES
+void ebm_momentum_update(float *restrict w, float *restrict vel, const float *restrict g,
+                         size_t n, float momentum, float lr, float decay)
+{
+    for (size_t i = 0; i < n; i++) {
+        vel[i] = momentum * vel[i] + lr * (g[i] - decay * w[i]);
+        w[i] += vel[i];
+    }
+}
+
+void ebm_momentum_update_ref(float *w, float *vel, const float *g, size_t n, float momentum,
+                             float lr, float decay)
+{
+    for (size_t i = 0; i < n; i++) {
+        vel[i] = (float)((double)momentum * vel[i] + (double)lr * (g[i] - (double)decay * w[i]));
+        w[i] += vel[i];
+    }
+}
+
 double ebm_softplus(double x)
 {
     return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));

@@ -20,14 +20,6 @@ void cd_negative_phase(const struct rbm *m, float *v_neg, int C, int k, const fl
 typedef void gemm_fn(bool, bool, int, int, int, float, const float *, int, const float *,
                      int, float, float *, int);
 
-static void column_sums(const float *x, int rows, int cols, float scale, float *acc)
-{
-    for (int r = 0; r < rows; r++) {
-        const float *row = x + (size_t)r * cols;
-        for (int j = 0; j < cols; j++) acc[j] += scale * row[j];
-    }
-}
-
 static void statistics(gemm_fn *gemm, const float *v_data, const float *ph_data, int B,
                        const float *v_neg, const float *ph_neg, int C, float inv_nd,
                        float inv_nm, struct rbm *grad, float *hmean)
@@ -39,11 +31,11 @@ static void statistics(gemm_fn *gemm, const float *v_data, const float *ph_data,
     memset(grad->vbias, 0, sizeof(float) * (size_t)V);
     memset(grad->hbias, 0, sizeof(float) * (size_t)H);
     memset(hmean, 0, sizeof(float) * (size_t)H);
-    column_sums(v_data, B, V, inv_nd, grad->vbias);
-    column_sums(v_neg, C, V, -inv_nm, grad->vbias);
-    column_sums(ph_data, B, H, inv_nd, hmean);
+    ebm_add_column_sums(v_data, B, V, inv_nd, grad->vbias);
+    ebm_add_column_sums(v_neg, C, V, -inv_nm, grad->vbias);
+    ebm_add_column_sums(ph_data, B, H, inv_nd, hmean);
     for (int j = 0; j < H; j++) grad->hbias[j] = hmean[j];
-    column_sums(ph_neg, C, H, -inv_nm, grad->hbias);
+    ebm_add_column_sums(ph_neg, C, H, -inv_nm, grad->hbias);
 }
 
 void cd_statistics(const float *v_data, const float *ph_data, int B,

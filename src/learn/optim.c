@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "ebm/kernels.h"
+
 double optim_lr(const struct ebm_config *cfg, int64_t step, int64_t total)
 {
     double lr = cfg->train.lr, t = total > 0 ? (double)step / (double)total : 0.0;
@@ -24,21 +26,14 @@ void optim_step(struct rbm *params, struct rbm *grad, struct rbm *velocity, doub
         cblas_sger(CblasRowMajor, V, H, -1.0f, mu, 1, grad->hbias, 1, grad->W, H);
         cblas_sger(CblasRowMajor, V, H, -1.0f, grad->vbias, 1, lambda, 1, grad->W, H);
     }
-    float *restrict vw = velocity->W, *restrict w = params->W;
-    const float *restrict gw = grad->W;
-    for (size_t i = 0; i < nw; i++) {
-        vw[i] = m * vw[i] + a * (gw[i] - wd * w[i]);
-        w[i] += vw[i];
-    }
-    for (int i = 0; i < V; i++) velocity->vbias[i] = m * velocity->vbias[i] + a * grad->vbias[i];
-    for (int j = 0; j < H; j++) velocity->hbias[j] = m * velocity->hbias[j] + a * grad->hbias[j];
-    for (int i = 0; i < V; i++) params->vbias[i] += velocity->vbias[i];
-    for (int j = 0; j < H; j++) params->hbias[j] += velocity->hbias[j];
+    ebm_momentum_update(params->W, velocity->W, grad->W, nw, m, a, wd);
+    ebm_momentum_update(params->vbias, velocity->vbias, grad->vbias, (size_t)V, m, a, 0.0f);
+    ebm_momentum_update(params->hbias, velocity->hbias, grad->hbias, (size_t)H, m, a, 0.0f);
     if (mu && lambda) {
         /* Map the centered bias steps to the plain parametrisation. */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, H, -1.0f, vw, H, lambda, 1, 1.0f,
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, H, -1.0f, velocity->W, H, lambda, 1, 1.0f,
                     params->vbias, 1);
-        cblas_sgemv(CblasRowMajor, CblasTrans, V, H, -1.0f, vw, H, mu, 1, 1.0f,
+        cblas_sgemv(CblasRowMajor, CblasTrans, V, H, -1.0f, velocity->W, H, mu, 1, 1.0f,
                     params->hbias, 1);
     }
 }

@@ -129,6 +129,11 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
                                        (int64_t)tr->par->rank * tr->C, tr->C, tr->V));
     uint64_t rng[RNG_FIELDS];
     EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, tr->par->rank, 1, RNG_FIELDS));
+    if (rng[0] != tr->cfg.train.seed)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint was trained with [train] seed = %llu, not "
+                        "%llu; a resume continues the same random streams, so keep the seed",
+                        ck->path, (unsigned long long)rng[0],
+                        (unsigned long long)tr->cfg.train.seed);
     tr->rng_sample.block = rng[2];
     tr->rng_binarize.block = rng[3];
     if (tr->step != (int64_t)tr->epoch * tr->steps_per_epoch)

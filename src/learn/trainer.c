@@ -78,7 +78,8 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
                         "(supported: rbm)", cfg->source, cfg->model.type);
     EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.split, cfg->data.max_examples,
                                    par->world, &tr->data));
-    if (cfg->data.valid_split[0] && ebm_dataset_has_split(cfg->data.path, cfg->data.valid_split))
+    if (cfg->train.monitor > 0 && cfg->data.valid_split[0] &&
+        ebm_dataset_has_split(cfg->data.path, cfg->data.valid_split))
         EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.valid_split,
                                        cfg->train.monitor, par->world, &tr->valid));
     if (tr->valid.n_total > 0 && tr->valid.dim != tr->data.dim)

@@ -367,13 +367,13 @@ expect_error "resume with another hidden size names n_hidden" "n_hidden"
 ebm2 train "$BASE" --resume "$T/r1/ckpt-e000002.h5"
 expect_error2 "resume a 1-rank checkpoint at 2 ranks names the rank count" "ranks"
 
-# KNOWN BUG (src/learn/trainer.c, init_local ~line 81 and monitor_sums ~line
-# 233): the held-out split (data.valid_split) is read without checking that its
-# width matches the training split. Here /train/x is 64 x 16 and /test/x is
-# 64 x 9 (flat data, so no image_shape catches it); the run "succeeds" (exit 0)
-# while monitor_sums reads the 9-wide rows with stride 16, past the end of the
-# valid shard's buffer (valgrind: invalid read at trainer.c:234). It must
-# instead fail like any other data mismatch, naming the file and the split.
+# Regression check for a bug found while writing this test (now checked in
+# src/learn/trainer.c, init_local): the held-out split
+# (data.valid_split) was read without checking that its width matches the
+# training split. With /train/x 64 x 16 and /test/x 64 x 9 (flat data, so no
+# image_shape catches it) the run "succeeded" (exit 0) while monitor_sums read
+# the 9-wide rows with stride 16, past the end of the valid shard's buffer
+# (valgrind: invalid read in monitor_sums), logging garbage fe_gap values.
 ebm train "$BASE" --set data.path="$T/mixed.h5" --set output.dir="$T/r-mixed"
 expect_error "valid split narrower than the training split is refused" "$T/mixed.h5" "test"
 

@@ -1,0 +1,38 @@
+/* BLAS set-up that a run decides once: thread count, and whether this
+ * OpenBLAS build recognised the CPU. */
+#include "ebm/kernels.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+char *openblas_get_corename(void);
+
+static int name_in(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcasecmp(name, *list) == 0) return 1;
+    return 0;
+}
+
+const char *ebm_blas_core_advice(void)
+{
+    /* Older OpenBLAS builds fall back to SSE3 kernels ("Prescott") on CPUs
+     * newer than they know, several times slower than the AVX2/AVX-512
+     * kernels the CPU can run. OPENBLAS_CORETYPE overrides the choice. */
+    static const char *const avx512[] = { "SkylakeX", "Cooperlake", "SapphireRapids", NULL };
+    static const char *const avx2[] = { "Haswell", "Zen", "SkylakeX", "Cooperlake",
+                                        "SapphireRapids", NULL };
+    static char advice[256];
+    const char *core = openblas_get_corename();
+    if (!core) return NULL;
+    const char *want = NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && !name_in(core, avx512)) want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && !name_in(core, avx2)) want = "Haswell";
+    if (!want) return NULL;
+    snprintf(advice, sizeof advice,
+             "OpenBLAS chose its '%s' kernels for this CPU; export OPENBLAS_CORETYPE=%s "
+             "for faster GEMMs", core, want);
+    return advice;
+}
