@@ -50,6 +50,9 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/mpi/*.h) $(BUILD)/libebm.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(BUILD)/libebm.a $(LDLIBS) $(TEST_LDLIBS) -o $@
 
+# Counts ebm's own allocations around training steps.
+$(BUILD)/tests/test_hotloop: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libebm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libebm.a $(LDLIBS) -o $@

@@ -28,4 +28,9 @@ const char *ebm_json_end(struct ebm_json *j);
 /* Appends one line to path (created when missing). */
 ebm_status ebm_metrics_append(const char *path, const char *line);
 
+/* Drops the lines of a metrics file whose leading "epoch" is past `epoch`
+ * (rewritten through a temporary file), so a resumed run does not log the
+ * redone epochs twice. A missing file is fine. */
+ebm_status ebm_metrics_truncate(const char *path, int64_t epoch);
+
 #endif

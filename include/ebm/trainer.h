@@ -67,13 +67,15 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr);
 struct ebm_epoch_metrics {
     double recon_train, recon_valid; /* mean squared reconstruction error per example */
     double fe_train, fe_valid;       /* mean free energy */
-    double fe_gap;                   /* fe_train - fe_valid; NaN without held-out data */
+    double fe_gap;                   /* fe_valid - fe_train; NaN without held-out data */
 };
 ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics *out);
 
 /* Checkpoint I/O (src/learn/snapshot.c): the full training state. */
 ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path);
 ebm_status ebm_trainer_load(struct ebm_trainer *tr, const char *path);
+/* The epoch in a checkpoint file name "ckpt-eNNNNNN.h5", or -1. */
+int ebm_checkpoint_epoch(const char *name);
 /* The newest complete checkpoint in dir into path, or "" when none. */
 ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len);
 

@@ -66,7 +66,8 @@ static ebm_status info(const char *path)
         ebm_error_clear();
         printf("tensors\n");
         static const char *names[] = { "/model/W", "/model/vbias", "/model/hbias",
-                                       "/optim/velocity/W", "/optim/visible_offset",
+                                       "/optim/velocity/W", "/optim/velocity/vbias",
+                                       "/optim/velocity/hbias", "/optim/visible_offset",
                                        "/optim/hidden_offset", "/train/chains", "/train/rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
         printf("config\n%s", config);

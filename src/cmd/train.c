@@ -10,6 +10,7 @@
 #include "ebm/cmd.h"
 #include "ebm/config.h"
 #include "ebm/kernels.h"
+#include "ebm/metrics.h"
 #include "ebm/par.h"
 #include "ebm/trainer.h"
 
@@ -122,6 +123,24 @@ static ebm_status prepare_run_dir(const struct ebm_config *cfg, const char *resu
     return EBM_OK;
 }
 
+/* Rank 0, resuming at `epoch`: a run directory with newer checkpoints
+ * belongs to a run this one would silently fork from (and a later
+ * --resume auto would jump back to); the metrics past `epoch` will be
+ * redone. */
+static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch)
+{
+    char latest[EBM_PATH_MAX + 64];
+    EBM_TRY(ebm_trainer_latest_checkpoint(cfg->output.dir, latest, sizeof latest));
+    const char *name = strrchr(latest, '/');
+    if (name && ebm_checkpoint_epoch(name + 1) > epoch)
+        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s holds %s, newer than the epoch %d being "
+                        "resumed; resume from it, or choose another dir", cfg->output.dir,
+                        name + 1, epoch);
+    char metrics[EBM_PATH_MAX + 32];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", cfg->output.dir);
+    return ebm_metrics_truncate(metrics, epoch);
+}
+
 static void set_blas_threads(const struct ebm_par *par)
 {
     /* One rank per core is the usual layout; BLAS threads beyond the
@@ -195,6 +214,7 @@ static ebm_status train(const struct train_args *a)
         ebm_par_free(&par);
         return EBM_OK;
     }
+    if (st == EBM_OK && par.rank == 0 && resume_path[0]) st = check_resume_point(&cfg, tr.epoch);
     if (st == EBM_OK && par.rank == 0) {
         print_header(&tr, resume_path);
         st = write_config_copy(&cfg);

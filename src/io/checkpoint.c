@@ -76,19 +76,19 @@ ebm_status ebm_ckpt_commit(struct ebm_ckpt *ck)
 {
     herr_t closed = H5Fclose(ck->file);
     ck->file = -1;
-    int ok = closed >= 0, err = 0;
-    if (ck->rank == 0 && ok) {
+    int ok = closed >= 0, all_ok = 0, err = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, ck->comm);
+    if (ck->rank == 0 && all_ok) {
         /* Data reaches the disk before the name does. */
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", ck->path);
-        if (fsync_path(ck->tmp_path, O_RDONLY) != 0 || rename(ck->tmp_path, ck->path) != 0) {
-            ok = 0;
+        if (fsync_path(ck->tmp_path, O_RDONLY) != 0 || rename(ck->tmp_path, ck->path) != 0 ||
+            fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY) != 0) {
+            all_ok = 0;
             err = errno;
-        } else {
-            fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY);
         }
     }
-    int flags[2] = { ok, err };
+    int flags[2] = { all_ok, err };
     MPI_Bcast(flags, 2, MPI_INT, 0, ck->comm);
     if (!flags[0]) {
         if (ck->rank == 0) unlink(ck->tmp_path);

@@ -104,7 +104,7 @@ static const struct key keys[] = {
     KEY(train, keep_checkpoints, K_INT, 1, 1000, 0, "3", NULL,
         "number of newest checkpoints kept"),
     KEY(train, monitor, K_INT, 0, 1000000, 0, "1000", NULL,
-        "training examples (all ranks together) used for the per-epoch metrics"),
+        "examples of each split (all ranks together) scored for the per-epoch metrics; 0 = none"),
     KEY(output, dir, K_STRING, 0, 0, NONEMPTY, "runs/default", NULL,
         "run directory: checkpoints, metrics, images"),
 };

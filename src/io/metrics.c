@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void put(struct ebm_json *j, const char *fmt, const char *a, const char *b)
 {
@@ -79,5 +81,34 @@ ebm_status ebm_metrics_append(const char *path, const char *line)
     int bad = fprintf(f, "%s\n", line) < 0;
     bad |= fclose(f) != 0;
     if (bad) return EBM_FAIL(EBM_ERR_IO, "%s: cannot write metrics", path);
+    return EBM_OK;
+}
+
+ebm_status ebm_metrics_truncate(const char *path, int64_t epoch)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) return EBM_OK;
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return EBM_FAIL(EBM_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int bad = 0;
+    while (getline(&line, &cap, in) > 0) {
+        long long e;
+        if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e > epoch) continue;
+        bad |= fputs(line, out) < 0;
+    }
+    free(line);
+    fclose(in);
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return EBM_FAIL(EBM_ERR_IO, "%s: cannot rewrite metrics", path);
+    }
     return EBM_OK;
 }

@@ -41,27 +41,20 @@ static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
     fflush(stdout);
 }
 
-static int checkpoint_epoch(const char *name)
-{
-    int epoch, used = 0;
-    if (sscanf(name, "ckpt-e%d.h5%n", &epoch, &used) == 1 && name[used] == '\0') return epoch;
-    return -1;
-}
-
 /* Rank 0: removes all but the newest `keep` checkpoints. */
 static void rotate_checkpoints(const char *dir, int keep, int newest)
 {
     DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
-        int epoch = checkpoint_epoch(e->d_name);
+        int epoch = ebm_checkpoint_epoch(e->d_name);
         if (epoch < 0) continue;
         /* Checkpoints are written every checkpoint_every epochs, so count
          * the newer ones instead of assuming a spacing. */
         int newer = 0;
         DIR *d2 = opendir(dir);
         for (struct dirent *f; d2 && (f = readdir(d2));) {
-            int other = checkpoint_epoch(f->d_name);
+            int other = ebm_checkpoint_epoch(f->d_name);
             if (other > epoch && other <= newest) newer++;
         }
         if (d2) closedir(d2);

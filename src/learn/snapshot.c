@@ -77,6 +77,7 @@ ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path)
     struct ebm_ckpt ck;
     ebm_status st = ebm_ckpt_create(&ck, path, tr->par->world);
     if (st == EBM_OK) st = save_contents(tr, &ck);
+    st = ebm_par_agree(tr->par, st); /* commit only what every rank wrote */
     if (st != EBM_OK) {
         ebm_ckpt_abort(&ck);
         return st;
@@ -152,11 +153,17 @@ ebm_status ebm_trainer_load(struct ebm_trainer *tr, const char *path)
     return ebm_par_agree(tr->par, st);
 }
 
-static int checkpoint_epoch(const char *name)
+int ebm_checkpoint_epoch(const char *name)
 {
-    int epoch, used = 0;
-    if (sscanf(name, "ckpt-e%d.h5%n", &epoch, &used) == 1 && name[used] == '\0') return epoch;
-    return -1;
+    /* Exactly "ckpt-e" + six digits + ".h5", as run.c names them. */
+    if (strncmp(name, "ckpt-e", 6) != 0 || strlen(name) != 15 || strcmp(name + 12, ".h5") != 0)
+        return -1;
+    int epoch = 0;
+    for (int i = 6; i < 12; i++) {
+        if (name[i] < '0' || name[i] > '9') return -1;
+        epoch = epoch * 10 + (name[i] - '0');
+    }
+    return epoch;
 }
 
 ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len)
@@ -166,7 +173,7 @@ ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len
     if (!d) return EBM_OK; /* no run directory yet: nothing to resume */
     int best = -1;
     for (struct dirent *e; (e = readdir(d));) {
-        int epoch = checkpoint_epoch(e->d_name);
+        int epoch = ebm_checkpoint_epoch(e->d_name);
         if (epoch > best) {
             best = epoch;
             snprintf(path, len, "%s/%s", dir, e->d_name);

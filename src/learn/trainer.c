@@ -266,6 +266,8 @@ ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics
     out->fe_train = s[2] > 0 ? s[1] / s[2] : NAN;
     out->recon_valid = s[5] > 0 ? s[3] / s[5] : NAN;
     out->fe_valid = s[5] > 0 ? s[4] / s[5] : NAN;
-    out->fe_gap = out->fe_train - out->fe_valid;
+    /* Positive and growing when the model starts to prefer its training data
+     * (Hinton, A Practical Guide to Training RBMs, 2010, sec. 6). */
+    out->fe_gap = out->fe_valid - out->fe_train;
     return EBM_OK;
 }
