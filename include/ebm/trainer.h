@@ -46,6 +46,7 @@ struct ebm_trainer {
     int64_t steps_per_epoch;
     struct ebm_timing time;     /* this epoch's */
     int quiet;                  /* no progress lines on stdout (tests) */
+    char resume_note[2048];     /* set by ebm_trainer_load when worth telling */
 };
 
 /* Collective. Reads this rank's shard and allocates everything the loop

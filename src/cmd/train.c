@@ -1,5 +1,7 @@
 /* ebm train CONFIG [--set section.key=value]... [--resume PATH|auto] */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,10 +125,10 @@ static ebm_status prepare_run_dir(const struct ebm_config *cfg, const char *resu
     return EBM_OK;
 }
 
-/* Rank 0, resuming at `epoch`: a run directory with newer checkpoints
- * belongs to a run this one would silently fork from (and a later
- * --resume auto would jump back to); the metrics past `epoch` will be
- * redone. */
+/* Rank 0, starting at `epoch` (0 when fresh): a run directory with newer
+ * checkpoints belongs to a run this one would silently fork from (and a
+ * later --resume auto would jump back to); metrics past `epoch` (from a run
+ * that died before its next checkpoint) will be redone. */
 static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch)
 {
     char latest[EBM_PATH_MAX + 64];
@@ -143,11 +145,15 @@ static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch)
 
 static void set_blas_threads(const struct ebm_par *par)
 {
-    /* One rank per core is the usual layout; BLAS threads beyond the
-     * node's share only fight the other ranks. */
+    /* One BLAS thread per core this rank may run on: mpirun binds a rank
+     * to its core(s); an unbound rank shares the node with its peers. */
     if (getenv("OPENBLAS_NUM_THREADS")) return;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = cores / (par->node_size > 0 ? par->node_size : 1);
+    long online = sysconf(_SC_NPROCESSORS_ONLN), threads = online;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < online)
+        threads = CPU_COUNT(&set);
+    else
+        threads = online / (par->node_size > 0 ? par->node_size : 1);
     openblas_set_num_threads(threads > 0 ? (int)threads : 1);
 }
 
@@ -166,6 +172,7 @@ static void print_header(const struct ebm_trainer *tr, const char *resume_path)
     if (resume_path[0])
         printf("resuming from %s at epoch %d, step %lld\n", resume_path, tr->epoch,
                (long long)tr->step);
+    if (tr->resume_note[0]) fprintf(stderr, "ebm: note: %s\n", tr->resume_note);
     printf("--- effective config ---\n%s------------------------\n", text);
     fflush(stdout);
 }
@@ -214,7 +221,7 @@ static ebm_status train(const struct train_args *a)
         ebm_par_free(&par);
         return EBM_OK;
     }
-    if (st == EBM_OK && par.rank == 0 && resume_path[0]) st = check_resume_point(&cfg, tr.epoch);
+    if (st == EBM_OK && par.rank == 0) st = check_resume_point(&cfg, tr.epoch);
     if (st == EBM_OK && par.rank == 0) {
         print_header(&tr, resume_path);
         st = write_config_copy(&cfg);

@@ -27,9 +27,14 @@ const char *ebm_blas_core_advice(void)
     const char *core = openblas_get_corename();
     if (!core) return NULL;
     const char *want = NULL;
+#if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && !name_in(core, avx512)) want = "SkylakeX";
     else if (__builtin_cpu_supports("avx2") && !name_in(core, avx2)) want = "Haswell";
+#else
+    (void)avx512;
+    (void)avx2;
+#endif
     if (!want) return NULL;
     snprintf(advice, sizeof advice,
              "OpenBLAS chose its '%s' kernels for this CPU; export OPENBLAS_CORETYPE=%s "

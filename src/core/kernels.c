@@ -56,7 +56,11 @@ static inline float exp_clamped(float x)
     return p * scale.f;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EBM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define EBM_CLONES /* other targets: the compiler's baseline vector width */
+#endif
 
 EBM_CLONES
 void ebm_sigmoid_bias(float *restrict x, const float *restrict bias, int rows, int cols)

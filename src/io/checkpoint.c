@@ -9,11 +9,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define H5_TRY(expr)                                                                   \
-    do {                                                                               \
-        if ((expr) < 0)                                                                \
-            return EBM_FAIL(EBM_ERR_HDF5, "%s: HDF5 call failed: %s", ck->path, #expr); \
+#include "ebm/h5util.h"
+
+#define H5_TRY(expr)                                                  \
+    do {                                                              \
+        if ((expr) < 0) return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, #expr); \
     } while (0)
+
+/* Every rank leaves a sequence of collective calls at the same point: a
+ * failure that only one rank sees (rank 0 writes the shared tensors, so it
+ * alone meets a full disk) must fail the others too, or they would wait in
+ * the next collective call for ever. */
+static ebm_status agree(const struct ebm_ckpt *ck, ebm_status st, const char *what)
+{
+    int bad = st != EBM_OK, any = 0;
+    if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, ck->comm) != MPI_SUCCESS && !bad)
+        return EBM_FAIL(EBM_ERR_MPI, "%s: MPI_Allreduce failed while writing %s", ck->path, what);
+    if (any && !bad)
+        return EBM_FAIL(EBM_ERR_IO, "%s: another rank failed writing %s", ck->path, what);
+    return st;
+}
 
 
 static hid_t make_fapl(MPI_Comm comm)
@@ -53,11 +68,12 @@ ebm_status ebm_ckpt_create(struct ebm_ckpt *ck, const char *path, MPI_Comm comm)
     ck->writing = 1;
     split_tmp_name(path, ck->tmp_path, sizeof ck->tmp_path);
     hid_t fapl = make_fapl(comm);
-    H5_TRY(fapl);
+    ebm_status st = fapl < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Pset_fapl_mpio") : EBM_OK;
+    EBM_TRY(agree(ck, st, "the file access list"));
     ck->file = H5Fcreate(ck->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    if (ck->file < 0)
-        return EBM_FAIL(EBM_ERR_IO, "%s: cannot create checkpoint file", ck->tmp_path);
+    st = ck->file < 0 ? EBM_H5_FAIL(EBM_ERR_IO, ck->tmp_path, "H5Fcreate") : EBM_OK;
+    EBM_TRY(agree(ck, st, "the file"));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/", "format", EBM_CKPT_FORMAT));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/", "version", EBM_CKPT_VERSION));
     return EBM_OK;
@@ -82,10 +98,13 @@ ebm_status ebm_ckpt_commit(struct ebm_ckpt *ck)
         /* Data reaches the disk before the name does. */
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", ck->path);
-        if (fsync_path(ck->tmp_path, O_RDONLY) != 0 || rename(ck->tmp_path, ck->path) != 0 ||
-            fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY) != 0) {
+        if (fsync_path(ck->tmp_path, O_RDONLY) != 0 || rename(ck->tmp_path, ck->path) != 0) {
             all_ok = 0;
             err = errno;
+        } else {
+            /* Makes the new name durable; some file systems cannot sync a
+             * directory, and the file is complete either way. */
+            fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY);
         }
     }
     int flags[2] = { all_ok, err };
@@ -166,7 +185,7 @@ static ebm_status ensure_groups(struct ebm_ckpt *ck, const char *name, int is_gr
     return EBM_OK;
 }
 
-static ebm_status write_rows(struct ebm_ckpt *ck, const char *name, hid_t type,
+static ebm_status write_rows_local(struct ebm_ckpt *ck, const char *name, hid_t type,
                              const void *rows, int64_t n_rows, int64_t row_len,
                              int replicated)
 {
@@ -183,7 +202,7 @@ static ebm_status write_rows(struct ebm_ckpt *ck, const char *name, hid_t type,
     hid_t dset = H5Dcreate2(ck->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (dset < 0) {
         H5Sclose(space);
-        return EBM_FAIL(EBM_ERR_HDF5, "%s: cannot create %s", ck->path, name);
+        return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dcreate");
     }
     hsize_t start[2] = { (hsize_t)first, 0 }, count[2] = { (hsize_t)n_rows, (hsize_t)row_len };
     int mine = !replicated || ck->rank == 0;
@@ -203,17 +222,17 @@ static ebm_status write_rows(struct ebm_ckpt *ck, const char *name, hid_t type,
     if (mem >= 0) H5Sclose(mem);
     H5Sclose(space);
     H5Dclose(dset);
-    if (rc < 0) return EBM_FAIL(EBM_ERR_HDF5, "%s: cannot write %s", ck->path, name);
+    if (rc < 0) return EBM_H5_FAIL(EBM_ERR_IO, ck->path, "H5Dwrite");
     return EBM_OK;
 }
 
-ebm_status ebm_ckpt_write_f32(struct ebm_ckpt *ck, const char *name, const float *data,
-                              int ndim, const int64_t *dims)
+static ebm_status write_f32_local(struct ebm_ckpt *ck, const char *name, const float *data,
+                                  int ndim, const int64_t *dims)
 {
     /* Stored with its real rank: written as rows, then the shape is what
      * the reader checks. One- and two-dimensional tensors cover the schema. */
     EBM_ASSERT(ndim == 1 || ndim == 2);
-    if (ndim == 2) return write_rows(ck, name, H5T_NATIVE_FLOAT, data, dims[0], dims[1], 1);
+    if (ndim == 2) return write_rows_local(ck, name, H5T_NATIVE_FLOAT, data, dims[0], dims[1], 1);
     EBM_TRY(ensure_groups(ck, name, 0));
     hsize_t n = (hsize_t)dims[0];
     hid_t space = H5Screate_simple(1, &n, NULL);
@@ -227,8 +246,20 @@ ebm_status ebm_ckpt_write_f32(struct ebm_ckpt *ck, const char *name, const float
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dset >= 0) H5Dclose(dset);
     H5Sclose(space);
-    if (rc < 0) return EBM_FAIL(EBM_ERR_HDF5, "%s: cannot write %s", ck->path, name);
+    if (rc < 0) return EBM_H5_FAIL(EBM_ERR_IO, ck->path, "H5Dwrite");
     return EBM_OK;
+}
+
+static ebm_status write_rows(struct ebm_ckpt *ck, const char *name, hid_t type,
+                             const void *rows, int64_t n_rows, int64_t row_len, int replicated)
+{
+    return agree(ck, write_rows_local(ck, name, type, rows, n_rows, row_len, replicated), name);
+}
+
+ebm_status ebm_ckpt_write_f32(struct ebm_ckpt *ck, const char *name, const float *data,
+                              int ndim, const int64_t *dims)
+{
+    return agree(ck, write_f32_local(ck, name, data, ndim, dims), name);
 }
 
 ebm_status ebm_ckpt_write_rows_f32(struct ebm_ckpt *ck, const char *name, const float *rows,
@@ -243,8 +274,8 @@ ebm_status ebm_ckpt_write_rows_u64(struct ebm_ckpt *ck, const char *name,
     return write_rows(ck, name, H5T_NATIVE_UINT64, rows, n_rows, row_len, 0);
 }
 
-static ebm_status write_attr(struct ebm_ckpt *ck, const char *object, const char *name,
-                             hid_t type, const void *value)
+static ebm_status write_attr_local(struct ebm_ckpt *ck, const char *object, const char *name,
+                                   hid_t type, const void *value)
 {
     if (strcmp(object, "/") != 0) EBM_TRY(ensure_groups(ck, object, 1));
     hid_t obj = H5Oopen(ck->file, object, H5P_DEFAULT);
@@ -255,10 +286,14 @@ static ebm_status write_attr(struct ebm_ckpt *ck, const char *object, const char
     if (attr >= 0) H5Aclose(attr);
     if (space >= 0) H5Sclose(space);
     H5Oclose(obj);
-    if (rc < 0)
-        return EBM_FAIL(EBM_ERR_HDF5, "%s: cannot write attribute %s of %s", ck->path, name,
-                        object);
+    if (rc < 0) return EBM_H5_FAIL(EBM_ERR_IO, ck->path, "attribute write");
     return EBM_OK;
+}
+
+static ebm_status write_attr(struct ebm_ckpt *ck, const char *object, const char *name,
+                             hid_t type, const void *value)
+{
+    return agree(ck, write_attr_local(ck, object, name, type, value), name);
 }
 
 ebm_status ebm_ckpt_attr_str(struct ebm_ckpt *ck, const char *object, const char *name,

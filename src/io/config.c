@@ -73,7 +73,7 @@ static const struct key keys[] = {
         "hidden units of the RBM"),
     KEY(model, layers, K_STRING, 0, 0, 0, "", NULL,
         "comma-separated layer sizes for stacked models (not used by rbm)"),
-    KEY(train, epochs, K_INT, 1, 1000000, 0, "10", NULL,
+    KEY(train, epochs, K_INT, 1, 999999, 0, "10", NULL,
         "passes over the training data"),
     KEY(train, batch_size, K_INT, 1, 1000000, 0, "100", NULL,
         "examples per rank per update; the global batch is ranks x batch_size"),

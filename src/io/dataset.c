@@ -16,35 +16,16 @@
 #include <unistd.h>
 #include <hdf5.h>
 
+#include "ebm/h5util.h"
+
 #define X_NAME_LEN 256
-
-/* The innermost HDF5 error description, which is usually the specific one
- * ("file doesn't exist", "no space available") rather than the API summary. */
-static herr_t h5_innermost_cb(unsigned n, const H5E_error2_t *err, void *data)
-{
-    (void)n;
-    if (err->desc && err->desc[0]) snprintf((char *)data, 256, "%s", err->desc);
-    return 0;
-}
-
-static ebm_status h5_fail(ebm_status code, const char *file, int line, const char *func,
-                          const char *path, const char *call)
-{
-    char desc[256] = "unknown HDF5 error";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_innermost_cb, desc);
-    int rank = 0, init = 0;
-    MPI_Initialized(&init);
-    if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    return ebm_error_set(code, file, line, func, "%s: HDF5 %s failed on rank %d: %s",
-                         path, call, rank, desc);
-}
 
 /* HDF5 check for functions that clean up: a negative hid_t/herr_t records
  * the library's text, sets st and jumps to label. */
 #define H5_CHECK(st, expr, path, what, label)                                   \
     do {                                                                        \
         if ((expr) < 0) {                                                       \
-            (st) = h5_fail(EBM_ERR_HDF5, __FILE__, __LINE__, __func__, (path), (what)); \
+            (st) = ebm_h5_fail(EBM_ERR_HDF5, __FILE__, __LINE__, __func__, (path), (what)); \
             goto label;                                                         \
         }                                                                       \
     } while (0)
@@ -378,7 +359,7 @@ phase2:
     }
     /* Closing is collective as well, so its outcome joins the last agreement. */
     if (H5Fclose(file) < 0 && st == EBM_OK)
-        st = h5_fail(EBM_ERR_HDF5, __FILE__, __LINE__, __func__, path, "H5Fclose");
+        st = ebm_h5_fail(EBM_ERR_HDF5, __FILE__, __LINE__, __func__, path, "H5Fclose");
     file = -1;
     st = agree(comm, st, path);
 
@@ -522,7 +503,7 @@ done:
     /* A split that failed half way is removed, so it never looks complete. */
     if (st != EBM_OK && group_made && file >= 0) H5Ldelete(file, gname, H5P_DEFAULT);
     if (file >= 0 && H5Fclose(file) < 0 && st == EBM_OK)
-        st = h5_fail(EBM_ERR_IO, __FILE__, __LINE__, __func__, path, "H5Fclose");
+        st = ebm_h5_fail(EBM_ERR_IO, __FILE__, __LINE__, __func__, path, "H5Fclose");
     h5_quiet_end(&quiet);
     if (st != EBM_OK) {
         if (st == EBM_ERR_HDF5) st = EBM_ERR_IO;  /* documented: write failures are I/O */

@@ -116,12 +116,12 @@ static ebm_status reduce_timing(const struct ebm_trainer *tr, struct timing_summ
     return EBM_OK;
 }
 
-static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
-                            double epoch_seconds, double elapsed, double eta)
+/* Rank 0 prints and appends; see log_epoch. */
+static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
+                                  const struct timing_summary *tp, double epoch_seconds,
+                                  double elapsed, double eta)
 {
-    struct timing_summary t;
-    EBM_TRY(reduce_timing(tr, &t));
-    if (tr->par->rank != 0) return EBM_OK;
+    const struct timing_summary t = *tp;
     double rate = (double)tr->steps_per_epoch * tr->B * tr->par->size / epoch_seconds;
     char el[32], et[32], gap[32];
     format_duration(elapsed, el, sizeof el);
@@ -158,6 +158,17 @@ static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metri
     char path[2048];
     snprintf(path, sizeof path, "%s/metrics.jsonl", tr->cfg.output.dir);
     return ebm_metrics_append(path, ebm_json_end(&j));
+}
+
+/* Collective: a failed metrics write on rank 0 stops every rank. */
+static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
+                            double epoch_seconds, double elapsed, double eta)
+{
+    struct timing_summary t;
+    EBM_TRY(reduce_timing(tr, &t));
+    ebm_status st = EBM_OK;
+    if (tr->par->rank == 0) st = write_epoch_log(tr, m, &t, epoch_seconds, elapsed, eta);
+    return ebm_par_agree(tr->par, st);
 }
 
 ebm_status ebm_trainer_run(struct ebm_trainer *tr)

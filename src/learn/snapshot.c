@@ -8,9 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "ebm/checkpoint.h"
 
-enum { RNG_FIELDS = 4 }; /* seed, rank, sample block, binarize block */
+enum { RNG_FIELDS = 4 };
+
+static const char *binarize_name(enum ebm_binarize b)
+{
+    switch (b) {
+    case EBM_BINARIZE_STOCHASTIC: return "stochastic";
+    case EBM_BINARIZE_THRESHOLD: return "threshold";
+    case EBM_BINARIZE_NONE: break;
+    }
+    return "none";
+} /* seed, rank, sample block, binarize block */
 
 static ebm_status write_rbm(struct ebm_ckpt *ck, const char *group, const struct rbm *m)
 {
@@ -65,6 +77,9 @@ static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(ebm_ckpt_write_rows_u64(ck, "/train/rng", rng, 1, RNG_FIELDS));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "path", tr->cfg.data.path));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "split", tr->cfg.data.split));
+    EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize)));
+    EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "blas_threads", openblas_get_num_threads()));
+    EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "blas_core", openblas_get_corename()));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/data", "n_rows", tr->data.n_total));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/data", "dim", tr->data.dim));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/data", "image_h", tr->data.image_h));
@@ -96,6 +111,36 @@ static ebm_status expect_i64(struct ebm_ckpt *ck, const char *object, const char
     return EBM_OK;
 }
 
+static ebm_status expect_str(struct ebm_ckpt *ck, const char *object, const char *name,
+                             const char *want, const char *what)
+{
+    char *have = NULL;
+    EBM_TRY(ebm_ckpt_read_attr_str(ck, object, name, &have));
+    ebm_status st = EBM_OK;
+    if (strcmp(have, want) != 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint has %s = %s, but this run has %s", ck->path,
+                      what, have, want);
+    free(have);
+    return st;
+}
+
+/* GEMM results depend on the BLAS kernels and thread count, so a resume
+ * under other ones is valid but no longer bit-identical: say so. */
+static void note_blas_change(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+{
+    int64_t threads = 0;
+    char *core = NULL;
+    if (ebm_ckpt_read_attr_i64(ck, "/train", "blas_threads", &threads) == EBM_OK &&
+        ebm_ckpt_read_attr_str(ck, "/train", "blas_core", &core) == EBM_OK &&
+        (threads != openblas_get_num_threads() || strcmp(core, openblas_get_corename()) != 0))
+        snprintf(tr->resume_note, sizeof tr->resume_note,
+                 "%s was written with %lld BLAS thread(s) and '%s' kernels, this run has %d and "
+                 "'%s': it continues correctly, but not bit for bit", ck->path,
+                 (long long)threads, core, openblas_get_num_threads(), openblas_get_corename());
+    free(core);
+    ebm_error_clear();
+}
+
 static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     char *type = NULL;
@@ -109,6 +154,11 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     }
     free(type);
     EBM_TRY(expect_i64(ck, "/model", "n_visible", tr->V, "n_visible (data width)"));
+    EBM_TRY(expect_i64(ck, "/data", "n_rows", tr->data.n_total,
+                       "data rows ([data] path, split, max_examples)"));
+    EBM_TRY(expect_str(ck, "/data", "split", tr->cfg.data.split, "[data] split"));
+    EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
+                       "[data] binarize"));
     EBM_TRY(expect_i64(ck, "/model", "n_hidden", tr->H, "n_hidden ([model] hidden)"));
     EBM_TRY(expect_i64(ck, "/train", "ranks", tr->par->size, "ranks (resume needs the same "
                        "rank count)"));
@@ -124,10 +174,14 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     int64_t epoch;
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "step", &tr->step));
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "epoch", &epoch));
+    if (epoch < 0 || epoch > 999999 || tr->step < 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged checkpoint (epoch %lld, step %lld)",
+                        ck->path, (long long)epoch, (long long)tr->step);
     tr->epoch = (int)epoch;
     if (tr->chains)
         EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains,
                                        (int64_t)tr->par->rank * tr->C, tr->C, tr->V));
+    note_blas_change(tr, ck);
     uint64_t rng[RNG_FIELDS];
     EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, tr->par->rank, 1, RNG_FIELDS));
     if (rng[0] != tr->cfg.train.seed)

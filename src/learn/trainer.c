@@ -57,11 +57,12 @@ static ebm_status data_marginals(struct ebm_trainer *tr, float *p)
 {
     int V = tr->V;
     double *sum = calloc((size_t)V + 1, sizeof *sum);
-    if (!sum) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    ebm_status st = sum ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    EBM_TRY(ebm_par_agree(tr->par, st)); /* before the collective below */
     for (int64_t r = 0; r < tr->data.n; r++)
         for (int i = 0; i < V; i++) sum[i] += tr->data.x[r * V + i];
     sum[V] = (double)tr->data.n;
-    ebm_status st = ebm_par_allreduce_sum_d(tr->par, sum, (size_t)V + 1);
+    st = ebm_par_allreduce_sum_d(tr->par, sum, (size_t)V + 1);
     for (int i = 0; st == EBM_OK && i < V; i++) p[i] = (float)(sum[i] / sum[V]);
     free(sum);
     return st;
@@ -116,8 +117,8 @@ ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg
                       (long long)fewest, par->size);
     EBM_TRY(ebm_par_agree(par, st));
 
-    float *p = malloc(sizeof(float) * (size_t)tr->V);
-    if (!p) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    /* pv_monitor (B x V) is free until the first epoch ends. */
+    float *p = tr->pv_monitor;
     st = data_marginals(tr, p);
     if (st == EBM_OK) {
         struct ebm_rng init;
@@ -128,7 +129,6 @@ ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg
             for (int j = 0; j < tr->H; j++) tr->lambda[j] = 0.5f;
         }
     }
-    free(p);
     EBM_TRY(st);
     ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_SAMPLE);
     ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_BINARIZE);

@@ -471,6 +471,22 @@ report "resume after a lost checkpoint logs each epoch once" \
     "$([ "$(grep -o '^{"epoch":[0-9]*' "$T/m1/metrics.jsonl" | tr -d '{":a-z' | tr '\n' ' ')" = "1 2 3 " ] ||
        echo "metrics.jsonl epochs: $(grep -o '^{"epoch":[0-9]*' "$T/m1/metrics.jsonl" | tr '\n' ' ')")"
 
+# Resuming onto other data, or data seen differently, is another experiment.
+ebm train "$BASE" --set output.dir="$T/r1" --set train.epochs=3 --resume auto \
+    --set data.max_examples=40
+expect_error "resume with fewer data rows is refused" "data rows" "40"
+ebm train "$BASE" --set output.dir="$T/r1" --set train.epochs=3 --resume auto \
+    --set data.binarize=threshold
+expect_error "resume with another binarization is refused" "binarize" "threshold"
+
+# A run that died before its first checkpoint left metrics: a requeued fresh
+# start logs each epoch once.
+mkdir -p "$T/m2" && echo '{"epoch":1,"stale":true}' >"$T/m2/metrics.jsonl"
+ebm train "$BASE" --set output.dir="$T/m2" --resume auto
+report "a fresh start drops metrics of a run that left no checkpoint" \
+    "$([ "$(grep -c '' "$T/m2/metrics.jsonl")" = 2 ] && ! grep -q stale "$T/m2/metrics.jsonl" ||
+       echo "metrics.jsonl: $(tr '\n' ' ' <"$T/m2/metrics.jsonl")")"
+
 # The guard once more, after everything that pointed at r1.
 report "checkpoints of the first run are byte-identical at the end" \
     "$([ "$(snap "$T/r1")" = "$GUARD_SNAP" ] || echo "checkpoints in $T/r1 changed")"
