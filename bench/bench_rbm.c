@@ -16,7 +16,7 @@
 
 enum { V = 784, H = 500, B = 100 };
 static const double MIN_SECONDS = 1.5;
-enum { REPEATS = 3 }; /* best of: a shared machine only ever slows a run down */
+enum { ROUNDS = 5 };
 
 static double now(void)
 {
@@ -55,8 +55,13 @@ static double sgemm_rate(int k, int persistent)
     return (double)reps * gemms_per_step(k, persistent) * 2.0 * B * V * H / t;
 }
 
-/* Seconds per training step, after a short warm-up. */
-static double step_seconds(const struct ebm_config *cfg, const struct ebm_par *par)
+struct step_time {
+    double seconds;         /* per step */
+    double allreduce_share; /* fraction of it in the gradient allreduce */
+};
+
+/* Time per training step, after a short warm-up. */
+static struct step_time step_seconds(const struct ebm_config *cfg, const struct ebm_par *par)
 {
     struct ebm_trainer tr;
     if (ebm_trainer_init(&tr, cfg, par) != EBM_OK) {
@@ -64,11 +69,14 @@ static double step_seconds(const struct ebm_config *cfg, const struct ebm_par *p
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     long steps = 0;
-    double t0 = 0, t = 0;
+    double t0 = 0, t = 0, reduce0 = 0;
     for (long s = 0;; s++) {
         if (tr.step % tr.steps_per_epoch == 0) ebm_trainer_begin_epoch(&tr);
         ebm_trainer_step(&tr);
-        if (s == 4) t0 = now(); /* warm-up done */
+        if (s == 4) { /* warm-up done */
+            t0 = now();
+            reduce0 = tr.time.allreduce;
+        }
         if (s > 4) {
             steps++;
             t = now() - t0;
@@ -78,8 +86,21 @@ static double step_seconds(const struct ebm_config *cfg, const struct ebm_par *p
             if (done) break;
         }
     }
+    struct step_time out = { t / (double)steps, (tr.time.allreduce - reduce0) / t };
     ebm_trainer_free(&tr);
-    return t / (double)steps;
+    return out;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, by_value);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
 static void config_for(struct ebm_config *cfg, int persistent)
@@ -104,50 +125,51 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     struct ebm_par solo, all;
     ebm_par_init(&all, MPI_COMM_WORLD);
-    double rate1[2] = { 0, 0 };
+    if (rank == 0) ebm_par_init(&solo, MPI_COMM_SELF);
     const char *names[2] = { "CD-1 ", "PCD-1" };
     if (rank == 0) {
-        ebm_par_init(&solo, MPI_COMM_SELF);
         char *openblas_get_corename(void);
         printf("784-%d RBM, batch %d per rank, float32, 1 BLAS thread per rank, OpenBLAS "
-               "'%s' kernels, best of %d\n", H, B, openblas_get_corename(), REPEATS);
-        for (int p = 0; p < 2; p++) {
-            struct ebm_config cfg;
-            config_for(&cfg, p);
-            double peak = 0, sec = 1e30;
-            for (int r = 0; r < REPEATS; r++) { /* interleaved, so drift hits both */
-                double g = sgemm_rate(1, p), t = step_seconds(&cfg, &solo);
-                peak = g > peak ? g : peak;
-                sec = t < sec ? t : sec;
-            }
-            double flops = gemms_per_step(1, p) * 2.0 * B * V * H / sec;
-            rate1[p] = B / sec;
-            printf("%s 1 rank : %8.0f samples/s  %6.1f GFLOP/s  = %3.0f%% of SGEMM "
-                   "(%.1f GFLOP/s on the same shapes; target 70%%)\n",
-                   names[p], rate1[p], flops * 1e-9, 100.0 * flops / peak, peak * 1e-9);
-            fflush(stdout);
-        }
-        ebm_par_free(&solo);
+               "'%s' kernels; median of %d interleaved rounds\n", H, B, openblas_get_corename(),
+               ROUNDS);
     }
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (size > 1) {
-        for (int p = 0; p < 2; p++) {
-            struct ebm_config cfg;
-            config_for(&cfg, p);
-            double sec = 1e30;
-            for (int r = 0; r < REPEATS; r++) {
-                double t = step_seconds(&cfg, &all);
-                sec = t < sec ? t : sec;
-            }
-            double rate = (double)B * size / sec;
+    for (int p = 0; p < 2; p++) {
+        struct ebm_config cfg;
+        config_for(&cfg, p);
+        /* Rounds interleave SGEMM, the 1-rank run (rank 0 alone) and the
+         * all-rank run, so slow drift of a shared machine hits all three
+         * alike; each round gives one fraction and one efficiency. */
+        double fraction[ROUNDS], efficiency[ROUNDS], rate1[ROUNDS], rateP[ROUNDS],
+               peak[ROUNDS], share[ROUNDS];
+        for (int r = 0; r < ROUNDS; r++) {
             if (rank == 0) {
-                printf("%s %d ranks: %8.0f samples/s  efficiency %3.0f%% of %d x 1-rank "
-                       "(target 85%%)\n", names[p], size, rate, 100.0 * rate / (size * rate1[p]),
-                       size);
-                fflush(stdout);
+                peak[r] = sgemm_rate(1, p);
+                double sec = step_seconds(&cfg, &solo).seconds;
+                rate1[r] = B / sec;
+                fraction[r] = gemms_per_step(1, p) * 2.0 * B * V * H / sec / peak[r];
+            }
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (size > 1) {
+                struct step_time st = step_seconds(&cfg, &all);
+                rateP[r] = (double)B * size / st.seconds;
+                share[r] = st.allreduce_share;
+                efficiency[r] = rank == 0 ? rateP[r] / (size * rate1[r]) : 0;
             }
         }
+        if (rank != 0) continue;
+        double r1 = median(rate1, ROUNDS), f = median(fraction, ROUNDS), g = median(peak, ROUNDS);
+        printf("%s 1 rank : %8.0f samples/s  %6.1f GFLOP/s  = %3.0f%% of SGEMM "
+               "(%.1f GFLOP/s on the same shapes; target 70%%)\n",
+               names[p], r1, r1 / B * gemms_per_step(1, p) * 2.0 * B * V * H * 1e-9, 100 * f,
+               g * 1e-9);
+        if (size > 1)
+            printf("%s %d ranks: %8.0f samples/s  efficiency %3.0f%% of %d x 1-rank (target "
+                   "85%%), %.0f%% of step time in the allreduce\n", names[p], size,
+                   median(rateP, ROUNDS), 100 * median(efficiency, ROUNDS), size,
+                   100 * median(share, ROUNDS));
+        fflush(stdout);
     }
+    if (rank == 0) ebm_par_free(&solo);
     ebm_par_free(&all);
     MPI_Finalize();
     return 0;
