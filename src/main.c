@@ -14,6 +14,8 @@ static const char usage[] =
     "  convert idx --images F [--labels F] --split S --out FILE.h5\n"
     "                                                    IDX (MNIST) files to HDF5\n"
     "  info CKPT                                         what a checkpoint holds\n"
+    "  eval CKPT --data FILE [--exact] [--ais-runs N]    log-likelihood (exact or AIS)\n"
+    "  sample CKPT --n N --steps K --out FILE            draw samples by block Gibbs\n"
     "\n"
     "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
     "docs/checkpoint.md.\n";
@@ -27,6 +29,8 @@ static const struct command commands[] = {
     { "train", ebm_cmd_train },
     { "convert", ebm_cmd_convert },
     { "info", ebm_cmd_info },
+    { "eval", ebm_cmd_eval },
+    { "sample", ebm_cmd_sample },
 };
 
 int main(int argc, char **argv)

@@ -138,7 +138,45 @@ static void test_kernels_momentum_update_matches_ref(void **state)
     assert_close_f(w1, w2, N, 1e-6, "weights vs ref");
 }
 
+static void test_kernels_softplus_sums_match_ref(void **state)
+{
+    (void)state;
+    enum { N = 517 };
+    static float x[N], w[N];
+    fill(x, N, 8.0f, 13);
+    fill(w, N, 0.5f, 14);
+    /* An AIS step: betas 1e-4 apart. The float kernel forms each difference
+     * part by part; its error is a few float ulps of the tails, not of x. */
+    assert_close_d(ebm_softplus_diff_sum(x, N, 0.4999f, 0.5f),
+                   ebm_softplus_diff_sum_ref(x, N, 0.4999f, 0.5f), 2e-6, "AIS step sum");
+    assert_close_d(ebm_softplus_diff_sum(x, N, 0.0f, 1.0f),
+                   ebm_softplus_diff_sum_ref(x, N, 0.0f, 1.0f), 1e-4, "whole-path sum");
+    for (int d = -1; d <= 1; d += 2)
+        assert_close_d(ebm_softplus_shift_diff(x, w, (float)d, N),
+                       ebm_softplus_shift_diff_ref(x, w, (float)d, N), 1e-4, "flip sum");
+    /* Relative 3e-7, except that exp's argument is clamped at -80: below
+     * that the value is exp(-80) ~ 1.8e-35 instead of smaller still. */
+    for (float t = -90.0f; t < 90.0f; t += 0.37f)
+        assert_close_d(ebm_softplus_f(t), ebm_softplus(t), 3e-7 * ebm_softplus(t) + 2e-35,
+                       "softplus_f");
+}
+
+static void test_kernels_sigmoid_scaled_matches_ref(void **state)
+{
+    (void)state;
+    enum { N = 333 };
+    float x[N], p[N], q[N], zero[N];
+    fill(x, N, 5.0f, 15);
+    memset(zero, 0, sizeof zero);
+    ebm_sigmoid_scaled(x, p, N, 0.7f);
+    for (int i = 0; i < N; i++) q[i] = 0.7f * x[i];
+    ebm_sigmoid_bias_ref(q, zero, 1, N);
+    assert_close_f(p, q, N, 2.5e-7, "sigmoid(beta x) vs ref");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_kernels_softplus_sums_match_ref),
+    cmocka_unit_test(test_kernels_sigmoid_scaled_matches_ref),
     cmocka_unit_test(test_kernels_column_sums_match_ref),
     cmocka_unit_test(test_kernels_momentum_update_matches_ref),
     cmocka_unit_test(test_kernels_gemm_matches_ref),

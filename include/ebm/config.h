@@ -49,6 +49,9 @@ struct ebm_config {
         int checkpoint_every;         /* epochs between checkpoints */
         int keep_checkpoints;         /* keep the newest K */
         int monitor;                  /* examples (global) used for epoch metrics */
+        int eval_every;               /* epochs between AIS log-probability estimates; 0 = off */
+        int eval_ais_runs;
+        int eval_ais_betas;
     } train;
     struct {
         char dir[EBM_PATH_MAX];       /* run directory */

@@ -44,6 +44,26 @@ void ebm_momentum_update(float *w, float *vel, const float *g, size_t n, float m
 void ebm_momentum_update_ref(float *w, float *vel, const float *g, size_t n, float momentum,
                              float lr, float decay);
 
+/* Float softplus log(1 + exp(x)), vectorisable (relative error ~1e-7). */
+float ebm_softplus_f(float x);
+
+/* sum_i softplus(b * x_i) - softplus(a * x_i), accumulated in double: the
+ * free-energy change of one AIS step, summed over the hidden units. */
+double ebm_softplus_diff_sum(const float *x, int n, float a, float b);
+double ebm_softplus_diff_sum_ref(const float *x, int n, float a, float b);
+
+/* sum_i softplus(y_i + delta * w_i) - softplus(y_i): the free-energy change
+ * of flipping one visible unit (pseudo-likelihood). */
+double ebm_softplus_shift_diff(const float *y, const float *w, float delta, int n);
+double ebm_softplus_shift_diff_ref(const float *y, const float *w, float delta, int n);
+
+/* p_i = sigmoid(beta * x_i). */
+void ebm_sigmoid_scaled(const float *x, float *p, size_t n, float beta);
+
+/* BLAS threads for this rank: the cores it is bound to, or its share of
+ * the node; OPENBLAS_NUM_THREADS, when set, wins. */
+void ebm_blas_set_threads(int ranks_on_node);
+
 /* A one-line hint when this OpenBLAS build did not pick the CPU's vector
  * kernels (and OPENBLAS_CORETYPE would help), else NULL. */
 const char *ebm_blas_core_advice(void);

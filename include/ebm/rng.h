@@ -12,6 +12,10 @@ enum ebm_rng_purpose {
     EBM_RNG_SAMPLE = 2,    /* Gibbs sampling, per rank */
     EBM_RNG_BINARIZE = 3,  /* stochastic binarisation of batches, per rank */
     EBM_RNG_SHUFFLE = 4,   /* epoch shuffles, per rank and epoch */
+    EBM_RNG_GIBBS = 5,     /* ebm sample, per chain */
+    EBM_RNG_AIS = 6,       /* forward AIS, per run */
+    EBM_RNG_REVERSE_AIS = 7, /* reverse AIS, per run */
+    EBM_RNG_EVAL_BINARIZE = 8, /* evaluation data, per row */
     EBM_RNG_TEST = 99,
 };
 

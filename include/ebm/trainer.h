@@ -39,6 +39,7 @@ struct ebm_trainer {
     float *v_neg, *ph_neg, *h_neg, *pv_neg; /* (C, V), (C, H), (C, H), (C, V) */
     float *pv_monitor;          /* (B, V) epoch-metric scratch */
     double *fe_monitor;         /* (B) */
+    float *eval_x;              /* held-out rows binarised for AIS estimates, or NULL */
     int64_t *order;             /* this epoch's shuffled shard rows */
     struct ebm_rng rng_sample, rng_binarize;
     int64_t step;               /* updates done */
@@ -69,8 +70,12 @@ struct ebm_epoch_metrics {
     double recon_train, recon_valid; /* mean squared reconstruction error per example */
     double fe_train, fe_valid;       /* mean free energy */
     double fe_gap;                   /* fe_valid - fe_train; NaN without held-out data */
+    /* AIS on the held-out rows, every train.eval_every epochs; NaN otherwise */
+    double avg_log_prob_valid, ais_log_z, ais_log_z_lo, ais_log_z_hi;
 };
 ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics *out);
+/* Adds an AIS estimate of the held-out average log-probability to out. */
+ebm_status ebm_trainer_estimate_log_prob(struct ebm_trainer *tr, struct ebm_epoch_metrics *out);
 
 /* Checkpoint I/O (src/learn/snapshot.c): the full training state. */
 ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path);

@@ -1,7 +1,5 @@
 /* ebm train CONFIG [--set section.key=value]... [--resume PATH|auto] */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,20 +141,6 @@ static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch)
     return ebm_metrics_truncate(metrics, epoch);
 }
 
-static void set_blas_threads(const struct ebm_par *par)
-{
-    /* One BLAS thread per core this rank may run on: mpirun binds a rank
-     * to its core(s); an unbound rank shares the node with its peers. */
-    if (getenv("OPENBLAS_NUM_THREADS")) return;
-    long online = sysconf(_SC_NPROCESSORS_ONLN), threads = online;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < online)
-        threads = CPU_COUNT(&set);
-    else
-        threads = online / (par->node_size > 0 ? par->node_size : 1);
-    openblas_set_num_threads(threads > 0 ? (int)threads : 1);
-}
-
 static void print_header(const struct ebm_trainer *tr, const char *resume_path)
 {
     const char *advice = ebm_blas_core_advice();
@@ -205,7 +189,7 @@ static ebm_status train(const struct train_args *a)
     EBM_TRY(ebm_par_agree(&par, st));
     EBM_TRY(ebm_config_bcast(&cfg, 0, par.world));
     EBM_MPI_TRY(MPI_Bcast(resume_path, sizeof resume_path, MPI_CHAR, 0, par.world));
-    set_blas_threads(&par);
+    ebm_blas_set_threads(par.node_size);
 
     struct ebm_trainer tr;
     st = ebm_trainer_init(&tr, &cfg, &par);

@@ -1,6 +1,11 @@
 /* BLAS set-up that a run decides once: thread count, and whether this
  * OpenBLAS build recognised the CPU. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "ebm/kernels.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <cblas.h>
 #include <stdio.h>
@@ -40,4 +45,18 @@ const char *ebm_blas_core_advice(void)
              "OpenBLAS chose its '%s' kernels for this CPU; export OPENBLAS_CORETYPE=%s "
              "for faster GEMMs", core, want);
     return advice;
+}
+
+void ebm_blas_set_threads(int ranks_on_node)
+{
+    /* One BLAS thread per core this rank may run on: mpirun binds a rank
+     * to its core(s); an unbound rank shares the node with its peers. */
+    if (getenv("OPENBLAS_NUM_THREADS")) return;
+    long online = sysconf(_SC_NPROCESSORS_ONLN), threads;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < online)
+        threads = CPU_COUNT(&set);
+    else
+        threads = online / (ranks_on_node > 0 ? ranks_on_node : 1);
+    openblas_set_num_threads(threads > 0 ? (int)threads : 1);
 }

@@ -105,6 +105,12 @@ static const struct key keys[] = {
         "number of newest checkpoints kept"),
     KEY(train, monitor, K_INT, 0, 1000000, 0, "1000", NULL,
         "examples of each split (all ranks together) scored for the per-epoch metrics; 0 = none"),
+    KEY(train, eval_every, K_INT, 0, 1000000, 0, "0", NULL,
+        "epochs between AIS estimates of the held-out log-probability; 0 = never"),
+    KEY(train, eval_ais_runs, K_INT, 2, 100000, 0, "32", NULL,
+        "AIS runs of those estimates"),
+    KEY(train, eval_ais_betas, K_INT, 15, 10000000, 0, "1000", NULL,
+        "AIS intermediate distributions of those estimates"),
     KEY(output, dir, K_STRING, 0, 0, NONEMPTY, "runs/default", NULL,
         "run directory: checkpoints, metrics, images"),
 };

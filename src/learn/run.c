@@ -128,10 +128,13 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
     format_duration(eta, et, sizeof et);
     if (isfinite(m->fe_gap)) snprintf(gap, sizeof gap, "%+.3f", m->fe_gap);
     else snprintf(gap, sizeof gap, "n/a");
+    char logp[48] = "";
+    if (isfinite(m->avg_log_prob_valid))
+        snprintf(logp, sizeof logp, "  logp(AIS) %8.3f", m->avg_log_prob_valid);
     if (!tr->quiet)
-        printf("epoch %4d/%d  step %8lld  recon %8.3f  fe_gap %8s  %9.0f samples/s  %s  eta %s\n",
-               tr->epoch, tr->cfg.train.epochs, (long long)tr->step, m->recon_train, gap, rate,
-               el, et);
+        printf("epoch %4d/%d  step %8lld  recon %8.3f  fe_gap %8s%s  %9.0f samples/s  %s  eta %s\n",
+               tr->epoch, tr->cfg.train.epochs, (long long)tr->step, m->recon_train, gap, logp,
+               rate, el, et);
     fflush(stdout);
 
     static const char *names[4] = { "compute", "allreduce", "io", "checkpoint" };
@@ -144,6 +147,12 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
     ebm_json_num(&j, "free_energy_train", m->fe_train);
     ebm_json_num(&j, "free_energy_valid", m->fe_valid);
     ebm_json_num(&j, "free_energy_gap", m->fe_gap);
+    if (isfinite(m->ais_log_z)) {
+        ebm_json_num(&j, "avg_log_prob_valid", m->avg_log_prob_valid);
+        ebm_json_num(&j, "ais_log_z", m->ais_log_z);
+        ebm_json_num(&j, "ais_log_z_lo", m->ais_log_z_lo);
+        ebm_json_num(&j, "ais_log_z_hi", m->ais_log_z_hi);
+    }
     ebm_json_num(&j, "samples_per_s", rate);
     ebm_json_num(&j, "epoch_seconds", epoch_seconds);
     ebm_json_num(&j, "elapsed_s", elapsed);
@@ -174,7 +183,12 @@ static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metri
 ebm_status ebm_trainer_run(struct ebm_trainer *tr)
 {
     const struct ebm_config *cfg = &tr->cfg;
-    int show_bar = tr->par->rank == 0 && !tr->quiet && isatty(STDOUT_FILENO);
+    /* Ranks under mpirun write to a pseudo-terminal even when mpirun's own
+     * output goes to a file, so batch jobs (SLURM_JOB_ID) never get the bar,
+     * and it is redrawn at most once a second. */
+    int show_bar = tr->par->rank == 0 && !tr->quiet && isatty(STDOUT_FILENO) &&
+                   !getenv("SLURM_JOB_ID");
+    double last_bar = 0;
     double start = now();
     int first_epoch = tr->epoch;
     if (tr->epoch == 0 && cfg->train.checkpoint_every > 0 && tr->step == 0)
@@ -186,7 +200,10 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
         int64_t every = tr->steps_per_epoch / 50 > 0 ? tr->steps_per_epoch / 50 : 1;
         for (int64_t s = 0; s < tr->steps_per_epoch; s++) {
             EBM_TRY(ebm_trainer_step(tr));
-            if (show_bar && (s + 1) % every == 0) progress(tr, s + 1, tr->steps_per_epoch);
+            if (show_bar && (s + 1) % every == 0 && now() - last_bar >= 1.0) {
+                progress(tr, s + 1, tr->steps_per_epoch);
+                last_bar = now();
+            }
         }
         if (show_bar) printf("\r\033[K");
         double t1 = now();
@@ -196,6 +213,8 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
                             "parameters); lower [train] lr (now %g)", tr->epoch, cfg->train.lr);
         struct ebm_epoch_metrics m;
         EBM_TRY(ebm_trainer_evaluate(tr, &m));
+        if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0)
+            EBM_TRY(ebm_trainer_estimate_log_prob(tr, &m));
         double t2 = now();
         tr->time.io += t2 - t1;
         int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ebm/cd.h"
+#include "ebm/evaluate.h"
 #include "ebm/kernels.h"
 #include "ebm/metrics.h"
 #include "ebm/optim.h"
@@ -46,6 +47,7 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
     EBM_ALLOC(tr->h_neg, (size_t)C * H);
     EBM_ALLOC(tr->pv_neg, (size_t)C * V);
     EBM_ALLOC(tr->order, tr->data.n > 0 ? tr->data.n : 1);
+    if (tr->cfg.train.eval_every > 0) EBM_ALLOC(tr->eval_x, (size_t)tr->valid.n * V);
     /* PCD chains live in v_neg between steps. */
     tr->chains = tr->cfg.train.persistent ? tr->v_neg : NULL;
     return EBM_OK;
@@ -88,6 +90,10 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
                         "valid_split must match the training data (or set it to \"\")",
                         cfg->data.path, cfg->data.valid_split, tr->valid.dim, cfg->data.split,
                         tr->data.dim);
+    if (cfg->train.eval_every > 0 && tr->valid.n_total == 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] eval_every needs held-out rows: [data] "
+                        "valid_split ('%s') and [train] monitor > 0", cfg->source,
+                        cfg->data.valid_split);
     tr->V = tr->data.dim;
     tr->H = cfg->model.hidden;
     tr->B = cfg->train.batch_size;
@@ -152,6 +158,7 @@ void ebm_trainer_free(struct ebm_trainer *tr)
     free(tr->ph_data);
     free(tr->pv_monitor);
     free(tr->fe_monitor);
+    free(tr->eval_x);
     free(tr->v_neg);
     free(tr->ph_neg);
     free(tr->h_neg);
@@ -269,5 +276,29 @@ ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics
     /* Positive and growing when the model starts to prefer its training data
      * (Hinton, A Practical Guide to Training RBMs, 2010, sec. 6). */
     out->fe_gap = out->fe_valid - out->fe_train;
+    out->avg_log_prob_valid = out->ais_log_z = out->ais_log_z_lo = out->ais_log_z_hi = NAN;
+    return EBM_OK;
+}
+
+ebm_status ebm_trainer_estimate_log_prob(struct ebm_trainer *tr, struct ebm_epoch_metrics *out)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    memcpy(tr->eval_x, tr->valid.x, sizeof(float) * (size_t)tr->valid.n * tr->V);
+    /* The same seed every time: successive estimates share their random
+     * numbers, so the curve shows the model changing, not AIS noise. */
+    int mode = cfg->data.binarize == EBM_BINARIZE_STOCHASTIC ? 0
+             : cfg->data.binarize == EBM_BINARIZE_THRESHOLD ? 1 : 2;
+    EBM_TRY(ebm_eval_binarize(tr->eval_x, tr->valid.n, tr->V, tr->valid.first, cfg->train.seed,
+                              mode));
+    struct ebm_eval_opts o = { .ais_runs = cfg->train.eval_ais_runs,
+                               .ais_betas = cfg->train.eval_ais_betas,
+                               .seed = cfg->train.seed };
+    struct ebm_eval_result r;
+    EBM_TRY(ebm_par_agree(tr->par, ebm_evaluate(&tr->model, tr->eval_x, tr->valid.n,
+                                                tr->valid.first, &o, tr->par->world, &r)));
+    out->avg_log_prob_valid = r.avg_log_prob;
+    out->ais_log_z = r.log_z;
+    out->ais_log_z_lo = r.log_z_lo;
+    out->ais_log_z_hi = r.log_z_hi;
     return EBM_OK;
 }

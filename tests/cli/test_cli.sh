@@ -487,6 +487,154 @@ report "a fresh start drops metrics of a run that left no checkpoint" \
     "$([ "$(grep -c '' "$T/m2/metrics.jsonl")" = 2 ] && ! grep -q stale "$T/m2/metrics.jsonl" ||
        echo "metrics.jsonl: $(tr '\n' ' ' <"$T/m2/metrics.jsonl")")"
 
+# ---- ebm sample (begin; self-contained) ---------------------------------------
+# Block Gibbs samples from r1's checkpoint (16 visible, 4x4 images), at 1 and
+# 2 ranks. Uses only what is built above: $T/r1/ckpt-e000002.h5, $T/d16.h5
+# (/train and /test, 64 x 16), $T/d25.h5 (/train, 64 x 25) and $T/mixed.h5
+# (flat /train 64 x 16, so a model trained on it has no image shape).
+S_CK=$T/r1/ckpt-e000002.h5
+
+# s_samples FILE: the /samples values as h5dump prints them (6 significant
+# digits), without the first line, which names the file.
+s_samples() { h5dump -d /samples "$1" 2>/dev/null | tail -n +2; }
+
+ebm sample --help
+why=""
+[ "$rc" -eq 0 ] || why+="exit status $rc, expected 0"$'\n'
+grep -q '^usage: ebm sample ' "$T/out" || why+="stdout has no 'usage: ebm sample '"$'\n'
+report "ebm sample --help" "${why%$'\n'}"
+
+ebm sample "$S_CK" --n 20 --steps 50 --out "$T/s.png"
+why=""
+[ "$rc" -eq 0 ] || why+="exit status $rc, expected 0"$'\n'
+grep -qF "wrote 20 samples (50 Gibbs steps, init random) -> $T/s.png" "$T/out" ||
+    why+="stdout lacks the 'wrote 20 samples ...' line"$'\n'
+[ "$(head -c 8 "$T/s.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+    why+="$T/s.png does not start with the PNG signature"$'\n'
+report "sample: --out .png writes a PNG" "${why%$'\n'}"
+
+ebm sample "$S_CK" --n 20 --steps 50 --out "$T/s1.h5"
+why=""
+[ "$rc" -eq 0 ] || why+="exit status $rc, expected 0"$'\n'
+h5dump -H -d /samples "$T/s1.h5" 2>/dev/null | grep -qF 'SIMPLE { ( 20, 16 ) / ( 20, 16 ) }' ||
+    why+="/samples is not [20, 16]"$'\n'
+h5dump -H -d /samples "$T/s1.h5" 2>/dev/null | grep -q 'H5T_IEEE_F32LE' ||
+    why+="/samples is not float32"$'\n'
+h5dump -a /image_shape "$T/s1.h5" 2>/dev/null | grep -qF '(0): 4, 4' ||
+    why+="no image_shape 4, 4 on /"$'\n'
+report "sample: --out .h5 writes /samples [20, 16] float32 and image_shape" "${why%$'\n'}"
+
+ebm2 sample "$S_CK" --n 20 --steps 50 --out "$T/s2.h5"
+why=""
+[ "$rc" -eq 0 ] || why+="exit status $rc, expected 0"$'\n'
+[ -n "$(s_samples "$T/s1.h5")" ] && [ "$(s_samples "$T/s1.h5")" = "$(s_samples "$T/s2.h5")" ] ||
+    why+="/samples differ between 1 and 2 ranks"$'\n'
+report "sample: 1 and 2 ranks give the same samples (h5dump precision)" "${why%$'\n'}"
+
+ebm sample "$S_CK" --n 20 --steps 50 --out "$T/s3.h5" --seed 2
+report "sample: another --seed gives other samples" \
+    "$([ "$rc" -eq 0 ] && [ "$(s_samples "$T/s1.h5")" != "$(s_samples "$T/s3.h5")" ] ||
+       echo "exit status $rc, or the samples equal those of seed 1")"
+
+ebm sample "$S_CK" --n 30 --steps 20 --init data --data "$T/d16.h5" --out "$T/sd1.h5"
+why=""
+[ "$rc" -eq 0 ] || why+="exit status $rc, expected 0"$'\n'
+grep -qF "init data $T/d16.h5 /test" "$T/out" || why+="stdout does not name the data"$'\n'
+h5dump -H -d /samples "$T/sd1.h5" 2>/dev/null | grep -qF 'SIMPLE { ( 30, 16 ) / ( 30, 16 ) }' ||
+    why+="/samples is not [30, 16]"$'\n'
+report "sample: --init data starts from /test rows" "${why%$'\n'}"
+ebm2 sample "$S_CK" --n 30 --steps 20 --init data --data "$T/d16.h5" --out "$T/sd2.h5"
+report "sample: --init data gives the same samples at 1 and 2 ranks" \
+    "$([ "$rc" -eq 0 ] && [ -n "$(s_samples "$T/sd1.h5")" ] &&
+       [ "$(s_samples "$T/sd1.h5")" = "$(s_samples "$T/sd2.h5")" ] ||
+       echo "exit status $rc, or /samples differ between 1 and 2 ranks")"
+
+ebm sample --n 5 --steps 2 --out "$T/x.h5"
+expect_error "sample: missing CKPT" "CKPT"
+ebm sample "$T/no-such.h5" --n 5 --steps 2 --out "$T/x.h5"
+expect_error "sample: missing checkpoint names it" "$T/no-such.h5"
+ebm sample "$T/d16.h5" --n 5 --steps 2 --out "$T/x.h5"
+expect_error "sample: a dataset is not a checkpoint" "$T/d16.h5" "not an ebm checkpoint"
+for bad in 0 -3 abc 12x 99999999999; do
+    ebm sample "$S_CK" --n "$bad" --steps 2 --out "$T/x.h5"
+    expect_error "sample: --n $bad is refused" "--n" "'$bad'" "positive integer"
+done
+ebm sample "$S_CK" --n 5 --steps 2.5 --out "$T/x.h5"
+expect_error "sample: --steps 2.5 is refused" "--steps" "'2.5'" "positive integer"
+ebm sample "$S_CK" --n 5 --out "$T/x.h5"
+expect_error "sample: missing --steps" "--steps"
+ebm sample "$S_CK" --n 5 --steps 2
+expect_error "sample: missing --out" "--out"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.jpg"
+expect_error "sample: unknown --out extension names it" "$T/x.jpg" ".png" ".h5"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init data
+expect_error "sample: --init data without --data" "--init data" "--data"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init noise
+expect_error "sample: unknown --init names it" "noise"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --frobnicate
+expect_error "sample: unknown flag names it" "--frobnicate"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init data --data "$T/d25.h5" --split train
+expect_error "sample: data width mismatch names both widths" "$T/d25.h5" "25" "16"
+ebm2 sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init data --data "$T/d25.h5" --split train
+expect_error2 "sample: data width mismatch at 2 ranks, one line" "$T/d25.h5" "25" "16"
+ebm sample "$S_CK" --n 65 --steps 2 --out "$T/x.h5" --init data --data "$T/d16.h5"
+expect_error "sample: more chains than data rows names both" "64 rows" "--n 65"
+ebm sample "$S_CK" --n 5 --steps 2 --out "$T/no-dir/x.h5"
+expect_error "sample: --out in a missing directory is refused before sampling" "$T/no-dir"
+report "sample: no output file after the failures above" \
+    "$([ ! -e "$T/x.h5" ] && [ ! -e "$T/x.jpg" ] || echo "$T/x.h5 or $T/x.jpg exists")"
+
+# A model trained on flat data has no image shape: .png is refused, .h5 works.
+ebm train "$BASE" --set data.path="$T/mixed.h5" --set data.valid_split= \
+    --set train.epochs=1 --set output.dir="$T/s-flat"
+report "sample: a model trained on flat data" \
+    "$([ "$rc" -eq 0 ] && [ -f "$T/s-flat/ckpt-e000001.h5" ] || echo "training failed")"
+ebm sample "$T/s-flat/ckpt-e000001.h5" --n 5 --steps 2 --out "$T/flat.png"
+expect_error "sample: .png without an image shape suggests .h5" "image shape" ".h5"
+ebm sample "$T/s-flat/ckpt-e000001.h5" --n 5 --steps 2 --out "$T/flat.h5"
+report "sample: .h5 without an image shape has no image_shape" \
+    "$([ "$rc" -eq 0 ] && h5dump -H "$T/flat.h5" 2>/dev/null | grep -q '"samples"' &&
+       ! h5dump -H "$T/flat.h5" 2>/dev/null | grep -q image_shape || echo "exit status $rc, or wrong file")"
+# ---- ebm sample (end) -----------------------------------------------------------
+
+# ---- ebm eval ----------------------------------------------------------------
+CK=$T/r1/ckpt-e000002.h5
+ebm eval --help
+report "eval --help prints usage" "$([ "$rc" -eq 0 ] && grep -q 'usage: ebm eval' "$T/out" || echo "rc $rc")"
+ebm eval "$CK" --data "$T/d16.h5" --exact --json
+report "eval --exact --json: one JSON object with the documented keys" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; for k in avg_log_prob avg_log_prob_lo avg_log_prob_hi log_z log_z_lo \
+        log_z_hi method n_examples seconds; do grep -q "\"$k\":" "$T/out" || echo "no $k"; done
+       grep -q '"method":"exact"' "$T/out" || echo "method is not exact"
+       grep -q '"n_examples":64' "$T/out" || echo "n_examples is not 64")"
+cp "$T/out" "$T/eval-exact.json"
+ebm2 eval "$CK" --data "$T/d16.h5" --exact --json
+report "eval --exact: same log Z on 2 ranks" \
+    "$(a=$(grep -o '"log_z":[^,]*' "$T/eval-exact.json"); b=$(grep -o '"log_z":[^,]*' "$T/out")
+       [ -n "$a" ] && [ "$a" = "$b" ] || echo "1 rank $a, 2 ranks $b")"
+ebm eval "$CK" --data "$T/d16.h5" --ais-runs 50 --ais-betas 600 --json
+report "eval with AIS: interval around the exact log Z" \
+    "$(z=$(grep -o '"log_z":[^,]*' "$T/eval-exact.json" | cut -d: -f2)
+       lo=$(grep -o '"log_z_lo":[^,]*' "$T/out" | cut -d: -f2); hi=$(grep -o '"log_z_hi":[^,]*' "$T/out" | cut -d: -f2)
+       grep -q '"method":"ais"' "$T/out" || echo "method is not ais"
+       grep -q '"reverse_log_z":' "$T/out" || echo "no reverse AIS"
+       awk -v z="$z" -v lo="$lo" -v hi="$hi" 'BEGIN { if (lo == "null") lo = -1e300; if (!(lo <= z && z <= hi)) print "exact " z " outside [" lo ", " hi "]" }')"
+ebm eval "$CK" --data "$T/d16.h5"  --ais-runs 10 --ais-betas 150
+report "eval text output names method, log Z and pseudo-LL" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; for p in 'method        AIS' 'log Z reverse' 'avg log p(v)' 'pseudo-LL' 'recon error'; do
+        grep -qF "$p" "$T/out" || echo "no '$p'"; done)"
+ebm eval "$CK" --data "$T/d25.h5" --split train
+expect_error "eval on data of another width names both widths" "$T/d25.h5" "25 columns" "16 visible"
+ebm eval "$T/d16.h5" --data "$T/d16.h5"
+expect_error "eval of a file that is no checkpoint" "$T/d16.h5" "not an ebm checkpoint"
+ebm eval "$CK"
+expect_error "eval without --data" "--data"
+ebm eval "$CK" --data "$T/d16.h5" --ais-runs x
+expect_error "eval with a bad --ais-runs" "--ais-runs" "'x'"
+ebm eval "$CK" --data "$T/d16.h5" --binarize maybe
+expect_error "eval with a bad --binarize" "--binarize" "maybe"
+# ---- ebm eval (end) ------------------------------------------------------------
+
 # The guard once more, after everything that pointed at r1.
 report "checkpoints of the first run are byte-identical at the end" \
     "$([ "$(snap "$T/r1")" = "$GUARD_SNAP" ] || echo "checkpoints in $T/r1 changed")"

@@ -1,0 +1,225 @@
+/* ebm eval CKPT --data FILE [--split test] [--exact] [--ais-runs N]
+ *               [--ais-betas N] [--seed S] [--binarize MODE] [--json] */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mpi.h>
+
+#include "ebm/cmd.h"
+#include "ebm/dataset.h"
+#include "ebm/evaluate.h"
+#include "ebm/kernels.h"
+#include "ebm/metrics.h"
+#include "ebm/model_file.h"
+#include "ebm/par.h"
+
+static const char usage[] =
+    "usage: ebm eval CKPT --data FILE [--split S] [--exact] [--ais-runs N] [--ais-betas N]\n"
+    "                [--seed S] [--binarize stochastic|threshold|none] [--no-reverse] [--json]\n"
+    "\n"
+    "The average log-probability of the rows of a dataset split under the RBM\n"
+    "in CKPT, in nats, with log Z either exact (--exact: enumerates the smaller\n"
+    "layer, at most 32 units) or estimated by AIS (Salakhutdinov & Murray 2008)\n"
+    "with reverse AIS from the data as the pessimistic side. Also reports the\n"
+    "pseudo-likelihood (per visible unit), the reconstruction error and the\n"
+    "mean free energy. Runs and rows are split over the ranks of the job.\n"
+    "\n"
+    "  --data FILE        HDF5 dataset (docs/data.md)        required\n"
+    "  --split S          split to evaluate                   test\n"
+    "  --exact            exact log Z instead of AIS\n"
+    "  --ais-runs N       AIS runs (and reverse runs)         100\n"
+    "  --ais-betas N      intermediate distributions          15000\n"
+    "  --seed S           seed of AIS and binarisation        1\n"
+    "  --binarize MODE    how [0,1] data becomes binary       stochastic\n"
+    "                     (a fixed sample per row and seed)\n"
+    "  --max-examples N   evaluate only the first N rows      all\n"
+    "  --no-reverse       skip reverse AIS\n"
+    "  --json             one JSON object instead of text\n";
+
+struct eval_args {
+    const char *ckpt, *data, *split;
+    struct ebm_eval_opts opts;
+    int binarize; /* 0 stochastic, 1 threshold, 2 none */
+    int64_t max_examples;
+    int json;
+};
+
+static ebm_status parse_count(const char *flag, const char *text, long long lo, long long hi,
+                              long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s '%s': expected an integer in [%lld, %lld]",
+                        flag, text, lo, hi);
+    *out = v;
+    return EBM_OK;
+}
+
+static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->split = "test";
+    a->opts = (struct ebm_eval_opts){ .ais_runs = 100, .ais_betas = 15000, .seed = 1,
+                                      .reverse = true, .pseudo_likelihood = true };
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        long long v;
+        int takes = !strcmp(f, "--data") || !strcmp(f, "--split") || !strcmp(f, "--ais-runs") ||
+                    !strcmp(f, "--ais-betas") || !strcmp(f, "--seed") ||
+                    !strcmp(f, "--binarize") || !strcmp(f, "--max-examples");
+        if (takes && i + 1 >= argc)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s needs a value (see ebm eval --help)", f);
+        if (!strcmp(f, "--data")) a->data = argv[++i];
+        else if (!strcmp(f, "--split")) a->split = argv[++i];
+        else if (!strcmp(f, "--exact")) a->opts.exact = true;
+        else if (!strcmp(f, "--no-reverse")) a->opts.reverse = false;
+        else if (!strcmp(f, "--json")) a->json = 1;
+        else if (!strcmp(f, "--ais-runs")) {
+            EBM_TRY(parse_count(f, argv[++i], 2, 1000000, &v));
+            a->opts.ais_runs = (int)v;
+        } else if (!strcmp(f, "--ais-betas")) {
+            EBM_TRY(parse_count(f, argv[++i], 15, 100000000, &v));
+            a->opts.ais_betas = (int)v;
+        } else if (!strcmp(f, "--seed")) {
+            EBM_TRY(parse_count(f, argv[++i], 0, (long long)(~0ull >> 1), &v));
+            a->opts.seed = (uint64_t)v;
+        } else if (!strcmp(f, "--max-examples")) {
+            EBM_TRY(parse_count(f, argv[++i], 1, (long long)(~0ull >> 1), &v));
+            a->max_examples = v;
+        } else if (!strcmp(f, "--binarize")) {
+            const char *mode = argv[++i];
+            if (!strcmp(mode, "stochastic")) a->binarize = 0;
+            else if (!strcmp(mode, "threshold")) a->binarize = 1;
+            else if (!strcmp(mode, "none")) a->binarize = 2;
+            else
+                return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --binarize '%s': expected stochastic, "
+                                "threshold or none", mode);
+        } else if (f[0] == '-') {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: unknown flag '%s' (see ebm eval --help)", f);
+        } else if (!a->ckpt) {
+            a->ckpt = f;
+        } else {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: unexpected argument '%s' (one CKPT only)", f);
+        }
+    }
+    if (!a->ckpt) return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: missing CKPT (see ebm eval --help)");
+    if (!a->data) return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: missing --data FILE");
+    a->opts.pseudo_likelihood = a->binarize != 2;
+    return EBM_OK;
+}
+
+static void print_text(const struct eval_args *a, const struct ebm_eval_result *r, double secs,
+                       int ranks)
+{
+    static const char *modes[] = { "stochastic", "threshold", "none" };
+    printf("data          %s /%s: %lld examples, binarized %s (seed %llu)\n", a->data, a->split,
+           (long long)r->n_examples, modes[a->binarize], (unsigned long long)a->opts.seed);
+    if (a->opts.exact) {
+        printf("method        exact (enumeration)\n");
+        printf("log Z         %.6f\n", r->log_z);
+        printf("avg log p(v)  %.4f nats  (standard error over examples %.4f)\n", r->avg_log_prob,
+               r->free_energy_se);
+    } else {
+        printf("method        AIS, %d runs x %d betas%s, %d ranks\n", a->opts.ais_runs,
+               a->opts.ais_betas, r->have_reverse ? ", plus reverse AIS from the data" : "", ranks);
+        printf("log Z         %.4f  [%.4f, %.4f]  (forward AIS, log(Z ± 3 sd); log-weight sd %.3f)\n",
+               r->log_z, r->log_z_lo, r->log_z_hi, r->ais_log_w_sd);
+        if (r->have_reverse)
+            printf("log Z reverse %.4f  [%.4f, %.4f]\n", r->reverse_log_z, r->reverse_log_z_lo,
+                   r->reverse_log_z_hi);
+        printf("avg log p(v)  %.4f nats  [%.4f, %.4f]  (standard error over examples %.4f)\n",
+               r->avg_log_prob, r->avg_log_prob_lo, r->avg_log_prob_hi, r->free_energy_se);
+        if (r->have_reverse)
+            printf("  reverse AIS %.4f nats  (pessimistic side of the bracket)\n",
+                   r->reverse_avg_log_prob);
+    }
+    if (isfinite(r->pseudo_ll_per_unit))
+        printf("pseudo-LL     %.5f nats per visible unit (%.3f per example)\n",
+               r->pseudo_ll_per_unit, r->pseudo_ll_per_example);
+    printf("recon error   %.4f (squared, per example)\n", r->recon_error);
+    printf("free energy   %.4f (mean)\n", r->mean_free_energy);
+    printf("seconds       %.2f\n", secs);
+}
+
+static void print_json(const struct eval_args *a, const struct ebm_eval_result *r, double secs)
+{
+    struct ebm_json j;
+    ebm_json_begin(&j);
+    ebm_json_num(&j, "avg_log_prob", r->avg_log_prob);
+    ebm_json_num(&j, "avg_log_prob_lo", r->avg_log_prob_lo);
+    ebm_json_num(&j, "avg_log_prob_hi", r->avg_log_prob_hi);
+    ebm_json_num(&j, "avg_log_prob_se", r->free_energy_se);
+    ebm_json_num(&j, "log_z", r->log_z);
+    ebm_json_num(&j, "log_z_lo", r->log_z_lo);
+    ebm_json_num(&j, "log_z_hi", r->log_z_hi);
+    ebm_json_str(&j, "method", a->opts.exact ? "exact" : "ais");
+    ebm_json_int(&j, "n_examples", r->n_examples);
+    ebm_json_num(&j, "seconds", secs);
+    if (!a->opts.exact) {
+        ebm_json_int(&j, "ais_runs", a->opts.ais_runs);
+        ebm_json_int(&j, "ais_betas", a->opts.ais_betas);
+    }
+    if (r->have_reverse) {
+        ebm_json_num(&j, "reverse_log_z", r->reverse_log_z);
+        ebm_json_num(&j, "reverse_log_z_lo", r->reverse_log_z_lo);
+        ebm_json_num(&j, "reverse_log_z_hi", r->reverse_log_z_hi);
+        ebm_json_num(&j, "reverse_avg_log_prob", r->reverse_avg_log_prob);
+    }
+    ebm_json_num(&j, "pseudo_ll_per_unit", r->pseudo_ll_per_unit);
+    ebm_json_num(&j, "pseudo_ll_per_example", r->pseudo_ll_per_example);
+    ebm_json_num(&j, "recon_error", r->recon_error);
+    ebm_json_num(&j, "mean_free_energy", r->mean_free_energy);
+    printf("%s\n", ebm_json_end(&j));
+}
+
+static ebm_status eval(const struct eval_args *a)
+{
+    struct ebm_par par;
+    EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
+    ebm_blas_set_threads(par.node_size);
+    double t0 = MPI_Wtime();
+    struct rbm m;
+    struct ebm_model_info info;
+    ebm_status st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
+    struct ebm_dataset ds = { 0 };
+    if (st == EBM_OK)
+        st = ebm_dataset_read_shard(a->data, a->split, a->max_examples, par.world, &ds);
+    if (st == EBM_OK && ds.dim != m.n_visible)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but the model in %s has %d "
+                      "visible units", a->data, a->split, ds.dim, a->ckpt, m.n_visible);
+    if (st == EBM_OK)
+        st = ebm_eval_binarize(ds.x, ds.n, ds.dim, ds.first, a->opts.seed, a->binarize);
+    st = ebm_par_agree(&par, st);
+    struct ebm_eval_result r;
+    if (st == EBM_OK)
+        st = ebm_par_agree(&par, ebm_evaluate(&m, ds.x, ds.n, ds.first, &a->opts, par.world, &r));
+    double secs = MPI_Wtime() - t0;
+    if (st == EBM_OK && par.rank == 0) {
+        if (a->json) print_json(a, &r, secs);
+        else print_text(a, &r, secs, par.size);
+        fflush(stdout);
+    }
+    ebm_dataset_free(&ds);
+    rbm_free(&m);
+    ebm_par_free(&par);
+    return st;
+}
+
+int ebm_cmd_eval(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            int rank = 0;
+            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+            if (rank == 0) fputs(usage, stdout);
+            return 0;
+        }
+    struct eval_args a;
+    ebm_status st = parse_args(argc, argv, &a);
+    if (st == EBM_OK) st = eval(&a);
+    return ebm_cmd_finish(st);
+}

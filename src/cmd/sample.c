@@ -1,0 +1,362 @@
+/* ebm sample CKPT --n N --steps K --out FILE.png|FILE.h5 [--init random|data]
+ * [--data FILE] [--split S] [--seed S]: block Gibbs chains of a trained
+ * RBM, split across ranks, gathered to rank 0 and written there. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "ebm/cmd.h"
+#include "ebm/kernels.h"
+#include "ebm/dataset.h"
+#include "ebm/gibbs.h"
+#include "ebm/h5util.h"
+#include "ebm/model_file.h"
+#include "ebm/par.h"
+#include "ebm/png.h"
+
+static const char usage[] =
+    "usage: ebm sample CKPT --n N --steps K --out FILE.png|FILE.h5\n"
+    "                  [--init random|data] [--data FILE] [--split S] [--seed S]\n"
+    "\n"
+    "Runs N block-Gibbs chains (v -> h -> v) of the RBM in CKPT for K steps,\n"
+    "split across the ranks of the MPI job, and writes every chain's visible\n"
+    "means p(v | h) from the last step.\n"
+    "\n"
+    "  --n N            chains, hence samples (a positive integer)\n"
+    "  --steps K        Gibbs steps per chain (a positive integer)\n"
+    "  --out FILE.png   a tile image, 10 per row; needs the image shape of the\n"
+    "                   data the model was trained on\n"
+    "  --out FILE.h5    dataset /samples, float32 [N, V] (and the attribute\n"
+    "                   image_shape on / when the shape is known)\n"
+    "  --init random    start from v ~ Bernoulli(0.5) per unit (the default)\n"
+    "  --init data      chain i starts at row i of --data, thresholded at 0.5\n"
+    "  --data FILE      the dataset for --init data (docs/data.md)\n"
+    "  --split S        its split (default test)\n"
+    "  --seed S         RNG seed (default 1). Chain i draws from its own stream,\n"
+    "                   keyed by (S, i): the same seed gives the same samples at\n"
+    "                   any rank count (docs/sampling.md)\n"
+    "  --help           this text\n";
+
+enum out_kind { OUT_PNG, OUT_H5 };
+
+struct sample_args {
+    const char *ckpt, *out, *data, *split;
+    int n, steps;              /* 0 until given */
+    int init_data;             /* --init data */
+    uint64_t seed;
+    enum out_kind kind;
+};
+
+/* A positive int from the whole of text (strtol would accept "12abc"). */
+static ebm_status parse_count(const char *flag, const char *text, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || v <= 0 || v > INT_MAX)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: %s '%s' is not a positive integer "
+                        "(1 to %d)", flag, text, INT_MAX);
+    *out = (int)v;
+    return EBM_OK;
+}
+
+static ebm_status parse_seed(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    /* strtoull takes "-1" as 2^64 - 1; a seed is a plain non-negative number. */
+    if (end == text || *end != '\0' || errno != 0 || text[0] == '-' || text[0] == '+')
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --seed '%s' is not a non-negative "
+                        "integer below 2^64", text);
+    *out = (uint64_t)v;
+    return EBM_OK;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+static ebm_status parse_args(int argc, char **argv, struct sample_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->split = "test";
+    a->seed = 1;
+    const char *init = "random";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        static const char *const valued[] = { "--n", "--steps", "--out", "--init", "--data",
+                                              "--split", "--seed" };
+        int is_valued = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            if (strcmp(arg, valued[k]) == 0) is_valued = 1;
+        if (is_valued && i + 1 >= argc)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: %s needs a value (see ebm sample --help)",
+                            arg);
+        if (strcmp(arg, "--n") == 0) EBM_TRY(parse_count(arg, argv[++i], &a->n));
+        else if (strcmp(arg, "--steps") == 0) EBM_TRY(parse_count(arg, argv[++i], &a->steps));
+        else if (strcmp(arg, "--seed") == 0) EBM_TRY(parse_seed(argv[++i], &a->seed));
+        else if (strcmp(arg, "--out") == 0) a->out = argv[++i];
+        else if (strcmp(arg, "--init") == 0) init = argv[++i];
+        else if (strcmp(arg, "--data") == 0) a->data = argv[++i];
+        else if (strcmp(arg, "--split") == 0) a->split = argv[++i];
+        else if (arg[0] == '-')
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: unknown flag '%s' (see ebm sample --help)",
+                            arg);
+        else if (!a->ckpt) a->ckpt = arg;
+        else
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: unexpected argument '%s' (one CKPT only)",
+                            arg);
+    }
+    if (!a->ckpt)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: missing CKPT (see ebm sample --help)");
+    if (!a->n) return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: missing --n N (how many chains)");
+    if (!a->steps) return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: missing --steps K (Gibbs steps)");
+    if (!a->out) return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: missing --out FILE.png|FILE.h5");
+    if (ends_with(a->out, ".png")) a->kind = OUT_PNG;
+    else if (ends_with(a->out, ".h5")) a->kind = OUT_H5;
+    else
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --out %s: unknown extension; use .png "
+                        "(an image) or .h5 (the values)", a->out);
+    if (strcmp(init, "data") == 0) a->init_data = 1;
+    else if (strcmp(init, "random") != 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --init '%s' is neither 'random' nor 'data'",
+                        init);
+    if (a->init_data && !a->data)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --init data needs --data FILE");
+    /* Ignoring them would hide a mistake in the command line. */
+    if (!a->init_data && a->data)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --data is only used with --init data");
+    return EBM_OK;
+}
+
+/* One attribute on obj: n values of type, or a scalar when n is 0. */
+static herr_t write_attr(hid_t obj, const char *name, hid_t type, int n, const void *data)
+{
+    hsize_t dim = (hsize_t)n;
+    hid_t space = n > 0 ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+    hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = attr < 0 ? -1 : H5Awrite(attr, type, data);
+    if (attr >= 0 && H5Aclose(attr) < 0) rc = -1;
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+static herr_t write_attr_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    if (type < 0) return -1;
+    herr_t rc = H5Tset_size(type, strlen(value) + 1);
+    if (rc >= 0) rc = write_attr(obj, name, type, 0, value);
+    H5Tclose(type);
+    return rc;
+}
+
+#define H5_OR_FAIL(st, expr, call, label)                                           \
+    do {                                                                            \
+        if ((expr) < 0) {                                                           \
+            (st) = EBM_H5_FAIL(EBM_ERR_IO, path, call);                             \
+            goto label;                                                             \
+        }                                                                           \
+    } while (0)
+
+/* Rank 0 only: x (n, V) as /samples, with what made it as attributes on
+ * the root. Written under a hidden temporary name and renamed when
+ * complete, like checkpoints, so a failure never leaves half a file. */
+static ebm_status write_h5(const char *path, const float *x, int n, int V, int image_h,
+                           int image_w, const struct sample_args *a)
+{
+    char tmp[4096];
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    snprintf(tmp, sizeof tmp, "%.*s.%s.tmp", dir_len, path, slash ? slash + 1 : path);
+    ebm_status st = EBM_OK;
+    hid_t file = -1, space = -1, dset = -1;
+    hsize_t dims[2] = { (hsize_t)n, (hsize_t)V };
+    int32_t shape[2] = { image_h, image_w };
+    int64_t steps = a->steps;
+    H5_OR_FAIL(st, file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "H5Fcreate",
+               done);
+    H5_OR_FAIL(st, space = H5Screate_simple(2, dims, NULL), "H5Screate_simple", done);
+    H5_OR_FAIL(st, dset = H5Dcreate2(file, "samples", H5T_IEEE_F32LE, space, H5P_DEFAULT,
+                                     H5P_DEFAULT, H5P_DEFAULT), "H5Dcreate2(/samples)", done);
+    H5_OR_FAIL(st, H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x),
+               "H5Dwrite(/samples)", done);
+    if (image_h > 0)
+        H5_OR_FAIL(st, write_attr(file, "image_shape", H5T_STD_I32LE, 2, shape),
+                   "H5Awrite(image_shape)", done);
+    H5_OR_FAIL(st, write_attr_str(file, "checkpoint", a->ckpt), "H5Awrite(checkpoint)", done);
+    H5_OR_FAIL(st, write_attr(file, "steps", H5T_STD_I64LE, 0, &steps), "H5Awrite(steps)",
+               done);
+    H5_OR_FAIL(st, write_attr(file, "seed", H5T_STD_U64LE, 0, &a->seed), "H5Awrite(seed)",
+               done);
+    H5_OR_FAIL(st, write_attr_str(file, "init", a->init_data ? "data" : "random"),
+               "H5Awrite(init)", done);
+done:
+    if (dset >= 0 && H5Dclose(dset) < 0 && st == EBM_OK)
+        st = EBM_H5_FAIL(EBM_ERR_IO, path, "H5Dclose");
+    if (space >= 0) H5Sclose(space);
+    if (file >= 0 && H5Fclose(file) < 0 && st == EBM_OK)
+        st = EBM_H5_FAIL(EBM_ERR_IO, path, "H5Fclose");
+    if (st == EBM_OK && rename(tmp, path) != 0)
+        st = EBM_FAIL(EBM_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (st != EBM_OK) unlink(tmp);
+    return st;
+}
+
+/* Rank 0, before any sampling: a run of hours should not end in "no such
+ * directory". */
+static ebm_status check_out_dir(const char *out)
+{
+    char dir[4096];
+    const char *slash = strrchr(out, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
+    if (access(dir, W_OK) != 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "--out %s: cannot write in %s: %s", out, dir,
+                        strerror(errno));
+    return EBM_OK;
+}
+
+/* This rank's start states: row (first + r) of the data for chain r. */
+static ebm_status init_from_data(const struct sample_args *a, const struct ebm_par *par,
+                                 int V, int64_t count, float *v)
+{
+    struct ebm_dataset ds;
+    EBM_TRY(ebm_dataset_read_shard(a->data, a->split, a->n, par->world, &ds));
+    /* n_total and dim are the same on every rank: no agreement needed. */
+    ebm_status st = EBM_OK;
+    if (ds.n_total < a->n)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--data %s /%s holds %lld rows, fewer than --n %d "
+                      "(chain i starts at row i)", a->data, a->split, (long long)ds.n_total, a->n);
+    else if (ds.dim != V)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--data %s /%s/x is %d wide, but the model %s has %d "
+                      "visible units", a->data, a->split, ds.dim, a->ckpt, V);
+    else {
+        EBM_ASSERT(ds.n == count);
+        /* The same threshold as data.binarize = threshold in training. */
+        for (size_t i = 0; i < (size_t)count * V; i++) v[i] = ds.x[i] > 0.5f ? 1.0f : 0.0f;
+    }
+    ebm_dataset_free(&ds);
+    return st;
+}
+
+/* Rank 0 receives every rank's rows into all, in rank order (= chain
+ * order); counts and displs (size entries each) are rank 0's scratch,
+ * allocated before so that no rank can fail here alone and leave the
+ * others waiting in the gather. */
+static ebm_status gather_rows(const struct ebm_par *par, const float *rows, int64_t count,
+                              int V, int n, float *all, int *counts, int *displs)
+{
+    if (par->rank == 0)
+        for (int r = 0; r < par->size; r++) {
+            int64_t first, c;
+            ebm_shard_range(n, r, par->size, &first, &c);
+            counts[r] = (int)c;
+            displs[r] = (int)first;
+        }
+    /* Whole rows as one datatype: counts in rows stay below INT_MAX even
+     * when N x V values do not. */
+    MPI_Datatype row;
+    int rc = MPI_Type_contiguous(V, MPI_FLOAT, &row);
+    if (rc == MPI_SUCCESS) rc = MPI_Type_commit(&row);
+    if (rc == MPI_SUCCESS) {
+        rc = MPI_Gatherv(rows, (int)count, row, all, counts, displs, row, 0, par->world);
+        MPI_Type_free(&row);
+    }
+    if (rc != MPI_SUCCESS)
+        return ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Gatherv(samples)");
+    return EBM_OK;
+}
+
+static ebm_status sample(const struct sample_args *a)
+{
+    struct ebm_par par;
+    EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
+    ebm_blas_set_threads(par.node_size);
+    struct rbm m = { 0 };
+    struct ebm_model_info info = { 0 };
+    struct ebm_gibbs g = { 0 };
+    float *v = NULL, *pv = NULL, *all = NULL;
+    int *counts = NULL; /* rank 0: rows per rank, then (+ size) first rows */
+    int64_t first = 0, count = 0;
+    int V = 0;
+
+    ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out_dir(a->out) : EBM_OK);
+    if (st == EBM_OK)
+        st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
+    if (st == EBM_OK && a->kind == OUT_PNG && info.image_h <= 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: the model has no image shape (its training data "
+                      "had no image_shape), so it cannot be drawn; use --out FILE.h5", a->ckpt);
+    if (st == EBM_OK) {
+        V = m.n_visible;
+        ebm_shard_range(a->n, par.rank, par.size, &first, &count);
+        st = ebm_gibbs_init(&g, V, m.n_hidden, (int)count, first, a->seed);
+        v = calloc((size_t)count * V + 1, sizeof *v);
+        pv = calloc((size_t)count * V + 1, sizeof *pv);
+        if (par.rank == 0) {
+            all = malloc(((size_t)a->n * V) * sizeof *all);
+            counts = calloc(2 * (size_t)par.size, sizeof *counts);
+        }
+        if (st == EBM_OK && (!v || !pv || (par.rank == 0 && (!all || !counts))))
+            st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %d samples of %d values on rank %d",
+                          a->n, V, par.rank);
+    }
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK) {
+        if (a->init_data) st = init_from_data(a, &par, V, count, v);
+        else ebm_gibbs_random_init(&g, v);
+    }
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK) {
+        ebm_gibbs_run(&g, &m, v, a->steps, pv);
+        st = gather_rows(&par, pv, count, V, a->n, all, counts,
+                         counts ? counts + par.size : NULL);
+    }
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK && par.rank == 0) {
+        if (a->kind == OUT_PNG)
+            st = ebm_png_write_tiles(a->out, all, a->n, V, 1, info.image_h, info.image_w, 10,
+                                     false);
+        else
+            st = write_h5(a->out, all, a->n, V, info.image_h, info.image_w, a);
+    }
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK && par.rank == 0) {
+        printf("wrote %d sample%s (%d Gibbs step%s, init ", a->n, a->n == 1 ? "" : "s",
+               a->steps, a->steps == 1 ? "" : "s");
+        if (a->init_data) printf("data %s /%s", a->data, a->split);
+        else printf("random");
+        printf(") -> %s\n", a->out);
+    }
+    free(all);
+    free(counts);
+    free(pv);
+    free(v);
+    ebm_gibbs_free(&g);
+    rbm_free(&m);
+    ebm_par_free(&par);
+    return st;
+}
+
+int ebm_cmd_sample(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            int rank = 0;
+            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+            if (rank == 0) fputs(usage, stdout);
+            return 0;
+        }
+    struct sample_args a;
+    ebm_status st = parse_args(argc, argv, &a);
+    if (st == EBM_OK) st = sample(&a);
+    return ebm_cmd_finish(st);
+}

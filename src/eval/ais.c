@@ -1,0 +1,248 @@
+/* Where the time goes: per beta and run, one v -> h and one h -> v product
+ * (batched over a rank's runs as GEMMs), a sigmoid and a Bernoulli draw per
+ * unit, and one softplus difference per hidden unit for the weight. */
+#include "ebm/ais.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebm/dataset.h"
+#include "ebm/kernels.h"
+#include "ebm/par.h"
+#include "ebm/rng.h"
+
+double *ebm_ais_schedule(int n)
+{
+    double *b = malloc(sizeof *b * ((size_t)n + 1));
+    if (!b || n < 3) {
+        free(b);
+        return NULL;
+    }
+    int n1 = n / 15 > 0 ? n / 15 : 1, n2 = 4 * n / 15 > 0 ? 4 * n / 15 : 1, n3 = n - n1 - n2;
+    int k = 0;
+    b[k++] = 0.0;
+    for (int i = 1; i <= n1; i++) b[k++] = 0.5 * i / n1;
+    for (int i = 1; i <= n2; i++) b[k++] = 0.5 + 0.4 * i / n2;
+    for (int i = 1; i <= n3; i++) b[k++] = 0.9 + 0.1 * i / n3;
+    for (int i = 0; i <= n; i++) b[i] = (float)b[i];
+    b[n] = 1.0;
+    return b;
+}
+
+void ebm_ais_base_biases(const float *marginals, int V, float *base_vbias)
+{
+    for (int i = 0; i < V; i++) {
+        double p = marginals[i];
+        p = p < 1e-3 ? 1e-3 : (p > 1 - 1e-3 ? 1 - 1e-3 : p);
+        base_vbias[i] = (float)log(p / (1 - p));
+    }
+}
+
+/* Scratch for a rank's block of R runs. */
+struct chains {
+    int R, V, H;
+    float *v, *x, *ph, *h, *pv, *bias;
+    double *log_w;
+    struct ebm_rng *rng;
+};
+
+static ebm_status chains_init(struct chains *c, int R, int V, int H, int64_t first_run,
+                              uint64_t seed, uint32_t purpose)
+{
+    memset(c, 0, sizeof *c);
+    c->R = R; c->V = V; c->H = H;
+    size_t r = R > 0 ? (size_t)R : 1;
+    EBM_ALLOC(c->v, r * V);
+    EBM_ALLOC(c->x, r * H);
+    EBM_ALLOC(c->ph, r * H);
+    EBM_ALLOC(c->h, r * H);
+    EBM_ALLOC(c->pv, r * V);
+    EBM_ALLOC(c->bias, V);
+    EBM_ALLOC(c->log_w, r);
+    EBM_ALLOC(c->rng, r);
+    for (int i = 0; i < R; i++) ebm_rng_init(&c->rng[i], seed, (uint32_t)(first_run + i), purpose);
+    return EBM_OK;
+}
+
+static void chains_free(struct chains *c)
+{
+    free(c->v); free(c->x); free(c->ph); free(c->h); free(c->pv); free(c->bias);
+    free(c->log_w); free(c->rng);
+    memset(c, 0, sizeof *c);
+}
+
+/* x = vW + c for the current states. */
+static void hidden_input(const struct rbm *m, struct chains *c)
+{
+    ebm_gemm(false, false, c->R, c->H, c->V, 1.0f, c->v, c->V, m->W, c->H, 0.0f, c->x, c->H);
+    for (int r = 0; r < c->R; r++)
+        for (int j = 0; j < c->H; j++) c->x[(size_t)r * c->H + j] += m->hbias[j];
+}
+
+/* log p_b*(v) - log p_a*(v) for every run, from x = vW + c. */
+static void add_log_ratio(const struct rbm *m, const float *base, struct chains *c, float a,
+                          float b, double sign)
+{
+    for (int r = 0; r < c->R; r++) {
+        const float *v = c->v + (size_t)r * c->V;
+        double lin = 0.0;
+        for (int i = 0; i < c->V; i++) lin += (double)v[i] * ((double)m->vbias[i] - base[i]);
+        double d = ((double)b - (double)a) * lin +
+                   ebm_softplus_diff_sum(c->x + (size_t)r * c->H, c->H, a, b);
+        c->log_w[r] += sign * d;
+    }
+}
+
+/* One Gibbs sweep v -> h -> v that leaves p_beta* invariant; x must hold
+ * vW + c on entry. */
+static void transition(const struct rbm *m, const float *base, struct chains *c, float beta)
+{
+    int R = c->R, V = c->V, H = c->H;
+    ebm_sigmoid_scaled(c->x, c->ph, (size_t)R * H, beta);
+    for (int r = 0; r < R; r++)
+        ebm_bernoulli(c->ph + (size_t)r * H, c->h + (size_t)r * H, (size_t)H, &c->rng[r]);
+    ebm_gemm(false, true, R, V, H, beta, c->h, H, m->W, H, 0.0f, c->pv, V);
+    for (int i = 0; i < V; i++) c->bias[i] = (1.0f - beta) * base[i] + beta * m->vbias[i];
+    ebm_sigmoid_bias(c->pv, c->bias, R, V);
+    for (int r = 0; r < R; r++)
+        ebm_bernoulli(c->pv + (size_t)r * V, c->v + (size_t)r * V, (size_t)V, &c->rng[r]);
+}
+
+static double base_log_z(const float *base, int V, int H)
+{
+    double z = H * log(2.0);
+    for (int i = 0; i < V; i++) z += ebm_softplus(base[i]);
+    return z;
+}
+
+/* Gathers every run's log weight on rank 0 in run order, so the estimate
+ * is summed in the same order whatever the rank count, and forms
+ * log mean exp(sign * log_w) with its 3-sigma interval. */
+static ebm_status combine(struct chains *c, int total_runs, double sign, MPI_Comm comm,
+                          double *log_mean, double *log_lo, double *log_hi, double *sd_out)
+{
+    int rank, size;
+    EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
+    EBM_MPI_TRY(MPI_Comm_size(comm, &size));
+    int *counts = calloc((size_t)size, sizeof *counts), *displs = calloc((size_t)size, sizeof *displs);
+    double *all = malloc(sizeof *all * (size_t)(total_runs > 0 ? total_runs : 1));
+    if (!counts || !displs || !all) {
+        free(counts); free(displs); free(all);
+        return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    }
+    int mine = c->R;
+    int rc = MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
+    for (int i = 1; i < size; i++) displs[i] = displs[i - 1] + counts[i - 1];
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Gatherv(c->log_w, mine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm);
+    double out[4] = { 0 };
+    if (rc == MPI_SUCCESS && rank == 0) {
+        double mx = -INFINITY, mean_lw = 0, m2 = 0;
+        for (int i = 0; i < total_runs; i++) mx = fmax(mx, sign * all[i]);
+        double s = 0, s2 = 0;
+        for (int i = 0; i < total_runs; i++) {
+            double w = exp(sign * all[i] - mx);
+            s += w;
+            s2 += w * w;
+            mean_lw += all[i];
+        }
+        mean_lw /= total_runs;
+        for (int i = 0; i < total_runs; i++) m2 += (all[i] - mean_lw) * (all[i] - mean_lw);
+        double mean = s / total_runs;
+        double var = total_runs > 1 ? (s2 - total_runs * mean * mean) / (total_runs - 1) : 0;
+        double se = sqrt(var > 0 ? var : 0) / sqrt((double)total_runs);
+        out[0] = mx + log(mean);
+        out[1] = mean - 3 * se > 0 ? mx + log(mean - 3 * se) : -INFINITY;
+        out[2] = mx + log(mean + 3 * se);
+        out[3] = total_runs > 1 ? sqrt(m2 / (total_runs - 1)) : 0;
+    }
+    if (rc == MPI_SUCCESS) rc = MPI_Bcast(out, 4, MPI_DOUBLE, 0, comm);
+    free(counts); free(displs); free(all);
+    if (rc != MPI_SUCCESS) return ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "gather");
+    *log_mean = out[0]; *log_lo = out[1]; *log_hi = out[2]; *sd_out = out[3];
+    return EBM_OK;
+}
+
+static ebm_status check_schedule(const double *betas, int n)
+{
+    if (!betas || n < 3 || betas[0] != 0.0 || betas[n] != 1.0)
+        return EBM_FAIL(EBM_ERR_INPUT, "AIS needs at least 3 betas from 0 to 1");
+    return EBM_OK;
+}
+
+ebm_status rbm_ais(const struct rbm *m, const float *base, const double *betas, int n,
+                   int runs, uint64_t seed, MPI_Comm comm, struct ebm_ais_result *out)
+{
+    EBM_TRY(check_schedule(betas, n));
+    int rank, size;
+    EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
+    EBM_MPI_TRY(MPI_Comm_size(comm, &size));
+    int64_t first, count;
+    ebm_shard_range(runs, rank, size, &first, &count);
+    struct chains c;
+    ebm_status st = chains_init(&c, (int)count, m->n_visible, m->n_hidden, first, seed,
+                                EBM_RNG_AIS);
+    if (st == EBM_OK) {
+        /* v_0 from the base model: independent Bernoulli(sigmoid(b_A)). */
+        for (int r = 0; r < c.R; r++) {
+            for (int i = 0; i < c.V; i++) c.pv[(size_t)r * c.V + i] = base[i];
+            ebm_sigmoid_scaled(c.pv + (size_t)r * c.V, c.pv + (size_t)r * c.V, (size_t)c.V, 1.0f);
+            ebm_bernoulli(c.pv + (size_t)r * c.V, c.v + (size_t)r * c.V, (size_t)c.V, &c.rng[r]);
+        }
+        for (int k = 1; k <= n; k++) {
+            hidden_input(m, &c);
+            add_log_ratio(m, base, &c, (float)betas[k - 1], (float)betas[k], 1.0);
+            if (k < n) transition(m, base, &c, (float)betas[k]);
+        }
+        double lz0 = base_log_z(base, c.V, c.H), lm, lo, hi, sd;
+        st = combine(&c, runs, 1.0, comm, &lm, &lo, &hi, &sd);
+        if (st == EBM_OK) {
+            out->log_z = lz0 + lm;
+            out->log_z_lo = lz0 + lo;
+            out->log_z_hi = lz0 + hi;
+            out->log_z_base = lz0;
+            out->runs = runs;
+            out->log_w_sd = sd;
+        }
+    }
+    chains_free(&c);
+    return st;
+}
+
+ebm_status rbm_reverse_ais(const struct rbm *m, const float *base, const double *betas, int n,
+                           const float *v_start, int local_runs, int64_t first_run,
+                           uint64_t seed, MPI_Comm comm, struct ebm_ais_result *out)
+{
+    EBM_TRY(check_schedule(betas, n));
+    int total = local_runs;
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT, MPI_SUM, comm));
+    struct chains c;
+    ebm_status st = chains_init(&c, local_runs, m->n_visible, m->n_hidden, first_run, seed,
+                                EBM_RNG_REVERSE_AIS);
+    if (st == EBM_OK) {
+        memcpy(c.v, v_start, sizeof(float) * (size_t)local_runs * c.V);
+        /* From the model (beta = 1) down to the base: the weights estimate
+         * Z_0 / Z, whose log mean errs low, so log Z errs high. */
+        for (int k = n; k >= 1; k--) {
+            hidden_input(m, &c);
+            add_log_ratio(m, base, &c, (float)betas[k - 1], (float)betas[k], -1.0);
+            if (k > 1) {
+                transition(m, base, &c, (float)betas[k - 1]);
+            }
+        }
+        double lz0 = base_log_z(base, c.V, c.H), lm, lo, hi, sd;
+        st = combine(&c, total, 1.0, comm, &lm, &lo, &hi, &sd);
+        if (st == EBM_OK) {
+            /* log Z = log Z_0 - log mean(w): the interval flips. */
+            out->log_z = lz0 - lm;
+            out->log_z_lo = lz0 - hi;
+            out->log_z_hi = isfinite(lo) ? lz0 - lo : INFINITY;
+            out->log_z_base = lz0;
+            out->runs = total;
+            out->log_w_sd = sd;
+        }
+    }
+    chains_free(&c);
+    return st;
+}

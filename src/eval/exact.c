@@ -1,0 +1,108 @@
+#include "ebm/logz.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ebm/kernels.h"
+#include "ebm/par.h"
+
+void ebm_lse_init(struct ebm_lse *a)
+{
+    a->max = -INFINITY;
+    a->sum = 0.0;
+}
+
+void ebm_lse_add(struct ebm_lse *a, double x)
+{
+    if (x > a->max) {
+        a->sum = a->sum * exp(a->max - x) + 1.0;
+        a->max = x;
+    } else {
+        a->sum += exp(x - a->max);
+    }
+}
+
+double ebm_lse_value(const struct ebm_lse *a)
+{
+    return a->max + log(a->sum);
+}
+
+ebm_status ebm_lse_allreduce(struct ebm_lse *a, MPI_Comm comm, double *out)
+{
+    double mx = a->max;
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, comm));
+    double s = a->sum > 0 ? a->sum * exp(a->max - mx) : 0.0;
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_SUM, comm));
+    *out = mx + log(s);
+    return EBM_OK;
+}
+
+enum { BLOCK = 256 }; /* states per GEMM */
+
+/* Adds log sum_{big layer} exp(-E) for states [first, first + count) of
+ * the small layer: with s a small-layer state, that is
+ *   s . small_bias + sum_k softplus(big_bias_k + (s W_small,big)_k). */
+static void enumerate(const double *W, int small, int big, int small_is_hidden,
+                      const double *small_bias, const double *big_bias, uint64_t first,
+                      uint64_t count, double *S, double *X, struct ebm_lse *acc)
+{
+    for (uint64_t s0 = 0; s0 < count; s0 += BLOCK) {
+        int rows = (int)(count - s0 < BLOCK ? count - s0 : BLOCK);
+        for (int r = 0; r < rows; r++) {
+            uint64_t code = first + s0 + (uint64_t)r;
+            for (int i = 0; i < small; i++) S[(size_t)r * small + i] = (double)((code >> i) & 1u);
+        }
+        /* W is (V, H): hidden states need S W', visible states S W. */
+        if (small_is_hidden)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, big, small, 1.0, S,
+                        small, W, small, 0.0, X, big);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, big, small, 1.0, S,
+                        small, W, big, 0.0, X, big);
+        for (int r = 0; r < rows; r++) {
+            double t = 0.0;
+            for (int i = 0; i < small; i++) t += S[(size_t)r * small + i] * small_bias[i];
+            for (int k = 0; k < big; k++) t += ebm_softplus(big_bias[k] + X[(size_t)r * big + k]);
+            ebm_lse_add(acc, t);
+        }
+    }
+}
+
+ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
+{
+    int V = m->n_visible, H = m->n_hidden;
+    int small_is_hidden = H <= V, small = small_is_hidden ? H : V, big = small_is_hidden ? V : H;
+    if (small > EBM_EXACT_MAX_UNITS)
+        return EBM_FAIL(EBM_ERR_INPUT, "exact log Z enumerates the smaller layer, at most %d "
+                        "units; this RBM is %d x %d (use AIS)", EBM_EXACT_MAX_UNITS, V, H);
+    int rank, size;
+    EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
+    EBM_MPI_TRY(MPI_Comm_size(comm, &size));
+    size_t nw = (size_t)V * H;
+    double *W = malloc(sizeof *W * nw), *b = malloc(sizeof *b * ((size_t)V + H)),
+           *S = malloc(sizeof *S * BLOCK * (size_t)small),
+           *X = malloc(sizeof *X * BLOCK * (size_t)big);
+    ebm_status st = W && b && S && X ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    if (st == EBM_OK) {
+        for (size_t i = 0; i < nw; i++) W[i] = m->W[i];
+        double *vb = b, *hb = b + V;
+        for (int i = 0; i < V; i++) vb[i] = m->vbias[i];
+        for (int j = 0; j < H; j++) hb[j] = m->hbias[j];
+        uint64_t total = (uint64_t)1 << small, per = total / (uint64_t)size,
+                 extra = total % (uint64_t)size;
+        uint64_t first = per * (uint64_t)rank + ((uint64_t)rank < extra ? (uint64_t)rank : extra);
+        uint64_t count = per + ((uint64_t)rank < extra ? 1 : 0);
+        struct ebm_lse acc;
+        ebm_lse_init(&acc);
+        enumerate(W, small, big, small_is_hidden, small_is_hidden ? hb : vb,
+                  small_is_hidden ? vb : hb, first, count, S, X, &acc);
+        st = ebm_lse_allreduce(&acc, comm, log_z);
+    }
+    free(W);
+    free(b);
+    free(S);
+    free(X);
+    return st;
+}
