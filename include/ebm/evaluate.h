@@ -29,6 +29,7 @@ struct ebm_eval_result {
     bool have_reverse;
     double reverse_log_z, reverse_log_z_lo, reverse_log_z_hi, reverse_avg_log_prob;
     double ais_log_w_sd;
+    double ais_seconds, reverse_seconds;     /* wall time of each annealing */
     double pseudo_ll_per_unit;   /* mean of log p(v_i | v_-i) over examples and units; NaN if off */
     double pseudo_ll_per_example; /* the same summed over the units: per_unit * V */
     double recon_error;          /* mean over examples of sum_i (v_i - p(v_i | p(h | v)))^2 */

@@ -142,7 +142,13 @@ static void print_text(const struct eval_args *a, const struct ebm_eval_result *
                r->pseudo_ll_per_unit, r->pseudo_ll_per_example);
     printf("recon error   %.4f (squared, per example)\n", r->recon_error);
     printf("free energy   %.4f (mean)\n", r->mean_free_energy);
-    printf("seconds       %.2f\n", secs);
+    if (r->have_reverse)
+        printf("seconds       %.2f (forward AIS %.2f, reverse AIS %.2f)\n", secs, r->ais_seconds,
+               r->reverse_seconds);
+    else if (!a->opts.exact)
+        printf("seconds       %.2f (forward AIS %.2f)\n", secs, r->ais_seconds);
+    else
+        printf("seconds       %.2f\n", secs);
 }
 
 static void print_json(const struct eval_args *a, const struct ebm_eval_result *r, double secs)
@@ -162,12 +168,14 @@ static void print_json(const struct eval_args *a, const struct ebm_eval_result *
     if (!a->opts.exact) {
         ebm_json_int(&j, "ais_runs", a->opts.ais_runs);
         ebm_json_int(&j, "ais_betas", a->opts.ais_betas);
+        ebm_json_num(&j, "ais_seconds", r->ais_seconds);
     }
     if (r->have_reverse) {
         ebm_json_num(&j, "reverse_log_z", r->reverse_log_z);
         ebm_json_num(&j, "reverse_log_z_lo", r->reverse_log_z_lo);
         ebm_json_num(&j, "reverse_log_z_hi", r->reverse_log_z_hi);
         ebm_json_num(&j, "reverse_avg_log_prob", r->reverse_avg_log_prob);
+        ebm_json_num(&j, "reverse_seconds", r->reverse_seconds);
     }
     ebm_json_num(&j, "pseudo_ll_per_unit", r->pseudo_ll_per_unit);
     ebm_json_num(&j, "pseudo_ll_per_example", r->pseudo_ll_per_example);

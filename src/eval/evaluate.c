@@ -106,7 +106,9 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
     if (st == EBM_OK) {
         for (int i = 0; i < V; i++) p[i] = (float)(marg[i] / (double)n_total);
         ebm_ais_base_biases(p, V, base);
+        double t0 = MPI_Wtime();
         st = rbm_ais(m, base, betas, o->ais_betas, o->ais_runs, o->seed, comm, &fwd);
+        out->ais_seconds = MPI_Wtime() - t0;
     }
     if (st == EBM_OK) {
         out->log_z = fwd.log_z;
@@ -119,8 +121,10 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         int64_t runs = o->ais_runs < n_total ? o->ais_runs : n_total;
         int64_t lo = first < runs ? first : runs, hi = first + n_local < runs ? first + n_local : runs;
         struct ebm_ais_result rev;
+        double t0 = MPI_Wtime();
         st = rbm_reverse_ais(m, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->seed, comm,
                              &rev);
+        out->reverse_seconds = MPI_Wtime() - t0;
         if (st == EBM_OK) {
             out->have_reverse = true;
             out->reverse_log_z = rev.log_z;
