@@ -633,6 +633,13 @@ ebm eval "$CK" --data "$T/d16.h5" --ais-runs x
 expect_error "eval with a bad --ais-runs" "--ais-runs" "'x'"
 ebm eval "$CK" --data "$T/d16.h5" --binarize maybe
 expect_error "eval with a bad --binarize" "--binarize" "maybe"
+ebm train "$BASE" --set output.dir="$T/ev" --set train.eval_every=1 --set train.eval_ais_runs=8 \
+    --set train.eval_ais_betas=100
+report "train.eval_every logs an AIS estimate each epoch" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; n=$(grep -c '"avg_log_prob_valid":' "$T/ev/metrics.jsonl" 2>/dev/null)
+       [ "${n:-0}" = 2 ] || echo "${n:-0} metrics lines with avg_log_prob_valid, expected 2")"
+ebm train "$BASE" --set output.dir="$T/ev2" --set train.eval_every=1 --set data.valid_split=
+expect_error "train.eval_every without held-out data is refused" "eval_every" "valid_split"
 # ---- ebm eval (end) ------------------------------------------------------------
 
 # The guard once more, after everything that pointed at r1.
