@@ -4,6 +4,8 @@
 #ifndef EBM_CMD_H
 #define EBM_CMD_H
 
+#include <stdbool.h>
+
 #include "ebm/error.h"
 
 int ebm_cmd_train(int argc, char **argv);
@@ -15,5 +17,8 @@ int ebm_cmd_sample(int argc, char **argv);
 /* Prints the recorded error once (rank 0; every rank holds the same
  * message after ebm_par_agree) and maps the status to an exit code. */
 int ebm_cmd_finish(ebm_status st);
+
+/* True (after rank 0 printed usage) when argv asks for --help or -h. */
+bool ebm_cmd_help(int argc, char **argv, const char *usage);
 
 #endif

@@ -10,10 +10,6 @@
 #include "ebm/rbm.h"
 #include "ebm/rng.h"
 
-/* The rng purpose of the per-chain streams (counter word 3). Kept apart
- * from enum ebm_rng_purpose's training streams; within one run no other
- * stream shares it. */
-
 /* Scratch and streams for up to `rows` chains, allocated once by
  * ebm_gibbs_init so that sampling itself never allocates. */
 struct ebm_gibbs {

@@ -219,13 +219,7 @@ static ebm_status eval(const struct eval_args *a)
 
 int ebm_cmd_eval(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            int rank = 0;
-            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-            if (rank == 0) fputs(usage, stdout);
-            return 0;
-        }
+    if (ebm_cmd_help(argc, argv, usage)) return 0;
     struct eval_args a;
     ebm_status st = parse_args(argc, argv, &a);
     if (st == EBM_OK) st = eval(&a);

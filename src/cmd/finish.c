@@ -1,6 +1,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ebm/cmd.h"
 
@@ -14,4 +15,16 @@ int ebm_cmd_finish(ebm_status st)
         fflush(stderr);
     }
     return ebm_status_exit_code(st);
+}
+
+bool ebm_cmd_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            int rank = 0;
+            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+            if (rank == 0) fputs(usage, stdout);
+            return true;
+        }
+    return false;
 }

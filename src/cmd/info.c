@@ -82,15 +82,12 @@ static ebm_status info(const char *path)
 
 int ebm_cmd_info(int argc, char **argv)
 {
+    if (ebm_cmd_help(argc, argv, usage)) return 0;
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *path = NULL;
     ebm_status st = EBM_OK;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            if (rank == 0) fputs(usage, stdout);
-            return 0;
-        }
         if (argv[i][0] == '-' || path)
             st = EBM_FAIL(EBM_ERR_INPUT, "ebm info: unexpected argument '%s' (see ebm info --help)",
                           argv[i]);
