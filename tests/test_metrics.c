@@ -48,12 +48,22 @@ static void test_metrics_truncate_drops_later_epochs(void **state)
 static void test_metrics_checkpoint_names_are_strict(void **state)
 {
     (void)state;
-    assert_int_equal(ebm_checkpoint_epoch("ckpt-e000012.h5"), 12);
-    assert_int_equal(ebm_checkpoint_epoch("ckpt-e000000.h5"), 0);
-    assert_int_equal(ebm_checkpoint_epoch("ckpt-e7.h5"), -1);
-    assert_int_equal(ebm_checkpoint_epoch("ckpt-e+00007.h5"), -1);
-    assert_int_equal(ebm_checkpoint_epoch(".ckpt-e000012.h5.tmp"), -1);
-    assert_int_equal(ebm_checkpoint_epoch("ckpt-e000012.h5x"), -1);
+    char name[64];
+    ebm_checkpoint_name(name, sizeof name, 12, 1200, 100);
+    assert_string_equal(name, "ckpt-e000012.h5");
+    ebm_checkpoint_name(name, sizeof name, 12, 1234, 100);
+    assert_string_equal(name, "ckpt-e000012-s000001234.h5");
+    /* Order: epoch 12's end, then stops during epoch 13, then epoch 13's end. */
+    assert_true(ebm_checkpoint_key("ckpt-e000012.h5") < ebm_checkpoint_key("ckpt-e000012-s000001234.h5"));
+    assert_true(ebm_checkpoint_key("ckpt-e000012-s000001234.h5") <
+                ebm_checkpoint_key("ckpt-e000012-s000001250.h5"));
+    assert_true(ebm_checkpoint_key("ckpt-e000012-s000001299.h5") < ebm_checkpoint_key("ckpt-e000013.h5"));
+    assert_true(ebm_checkpoint_key("ckpt-e000000.h5") == 0);
+    assert_true(ebm_checkpoint_key("ckpt-e7.h5") == -1);
+    assert_true(ebm_checkpoint_key("ckpt-e+00007.h5") == -1);
+    assert_true(ebm_checkpoint_key(".ckpt-e000012.h5.tmp") == -1);
+    assert_true(ebm_checkpoint_key("ckpt-e000012.h5x") == -1);
+    assert_true(ebm_checkpoint_key("ckpt-e000012-s12.h5") == -1);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -16,6 +16,7 @@ enum ebm_rng_purpose {
     EBM_RNG_AIS = 6,       /* forward AIS, per run */
     EBM_RNG_REVERSE_AIS = 7, /* reverse AIS, per run */
     EBM_RNG_EVAL_BINARIZE = 8, /* evaluation data, per row */
+    EBM_RNG_ELASTIC_CHAINS = 9, /* chains added by an elastic resume, per chain */
     EBM_RNG_TEST = 99,
 };
 

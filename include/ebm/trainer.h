@@ -29,7 +29,7 @@ struct ebm_trainer {
     int V, H, B, C;
     struct rbm model;           /* owns the parameter block */
     struct rbm grad, velocity;  /* views into grad_block / velocity block */
-    float *grad_block;          /* grad | hmean (H): the one allreduced block */
+    float *grad_block;          /* grad | hmean (H) | stop (1): the one allreduced block */
     size_t grad_len;
     float *hmean;               /* data mean of p(h | v), for the centering offset */
     float *velocity_block;
@@ -47,6 +47,9 @@ struct ebm_trainer {
     int64_t steps_per_epoch;
     struct ebm_timing time;     /* this epoch's */
     int quiet;                  /* no progress lines on stdout (tests) */
+    int stop_agreed;            /* some rank was asked to stop: all stop after this step */
+    struct ebm_timing total;    /* summed over the epochs of this run */
+    char checkpoint_path[2048]; /* the newest checkpoint this run wrote */
     char resume_note[2048];     /* set by ebm_trainer_load when worth telling */
 };
 
@@ -62,8 +65,14 @@ void ebm_trainer_free(struct ebm_trainer *tr);
 ebm_status ebm_trainer_step(struct ebm_trainer *tr);
 /* Starts a new epoch: shuffles this rank's shard with the epoch's stream. */
 void ebm_trainer_begin_epoch(struct ebm_trainer *tr);
-/* Trains until cfg.train.epochs, with metrics and checkpoints. */
+/* Trains until cfg.train.epochs, with metrics and checkpoints. When a rank
+ * is asked to stop (ebm/stop.h), every rank finishes the same step, a
+ * checkpoint is written and EBM_ERR_STOPPED is returned. */
 ebm_status ebm_trainer_run(struct ebm_trainer *tr);
+
+/* Collective: this run's seconds in compute, allreduce, io and checkpoint
+ * (in that order), as the mean over ranks and the slowest rank's. */
+ebm_status ebm_trainer_total_timing(const struct ebm_trainer *tr, double mean[4], double max[4]);
 
 /* Epoch metrics on the monitor rows, reduced over ranks. */
 struct ebm_epoch_metrics {
@@ -80,8 +89,13 @@ ebm_status ebm_trainer_estimate_log_prob(struct ebm_trainer *tr, struct ebm_epoc
 /* Checkpoint I/O (src/learn/snapshot.c): the full training state. */
 ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path);
 ebm_status ebm_trainer_load(struct ebm_trainer *tr, const char *path);
-/* The epoch in a checkpoint file name "ckpt-eNNNNNN.h5", or -1. */
-int ebm_checkpoint_epoch(const char *name);
+/* Checkpoint file names: "ckpt-eNNNNNN.h5" after epoch N, and
+ * "ckpt-eNNNNNN-sNNNNNNNNN.h5" for a stop at step S during epoch N + 1.
+ * The name of the checkpoint at (epoch, step), given the steps per epoch. */
+void ebm_checkpoint_name(char *buf, size_t len, int epoch, int64_t step, int64_t steps_per_epoch);
+/* An order key of a checkpoint name (larger is newer), or -1 when the name
+ * is not a checkpoint's. */
+int64_t ebm_checkpoint_key(const char *name);
 /* The newest complete checkpoint in dir into path, or "" when none. */
 ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len);
 

@@ -10,7 +10,9 @@ int ebm_cmd_finish(ebm_status st)
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (st != EBM_OK && rank == 0) {
-        fprintf(stderr, "ebm: error: %s\n", ebm_error_message());
+        /* A stop on request is an outcome, not a failure: exit status 3. */
+        fprintf(stderr, "ebm: %s: %s\n", st == EBM_ERR_STOPPED ? "stopped" : "error",
+                ebm_error_message());
         if (getenv("EBM_TRACE")) fputs(ebm_error_backtrace(), stderr);
         fflush(stderr);
     }

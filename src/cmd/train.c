@@ -12,6 +12,7 @@
 #include "ebm/kernels.h"
 #include "ebm/metrics.h"
 #include "ebm/par.h"
+#include "ebm/stop.h"
 #include "ebm/trainer.h"
 
 static const char usage[] =
@@ -127,15 +128,17 @@ static ebm_status prepare_run_dir(const struct ebm_config *cfg, const char *resu
  * checkpoints belongs to a run this one would silently fork from (and a
  * later --resume auto would jump back to); metrics past `epoch` (from a run
  * that died before its next checkpoint) will be redone. */
-static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch)
+static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch, int64_t step,
+                                     int64_t steps_per_epoch)
 {
-    char latest[EBM_PATH_MAX + 64];
+    char latest[EBM_PATH_MAX + 64], here[64];
     EBM_TRY(ebm_trainer_latest_checkpoint(cfg->output.dir, latest, sizeof latest));
+    ebm_checkpoint_name(here, sizeof here, epoch, step, steps_per_epoch);
     const char *name = strrchr(latest, '/');
-    if (name && ebm_checkpoint_epoch(name + 1) > epoch)
-        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s holds %s, newer than the epoch %d being "
-                        "resumed; resume from it, or choose another dir", cfg->output.dir,
-                        name + 1, epoch);
+    if (name && ebm_checkpoint_key(name + 1) > ebm_checkpoint_key(here))
+        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s holds %s, newer than the point being "
+                        "resumed (%s); resume from it, or choose another dir", cfg->output.dir,
+                        name + 1, here);
     char metrics[EBM_PATH_MAX + 32];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", cfg->output.dir);
     return ebm_metrics_truncate(metrics, epoch);
@@ -177,6 +180,7 @@ static ebm_status write_config_copy(const struct ebm_config *cfg)
 
 static ebm_status train(const struct train_args *a)
 {
+    ebm_stop_install();
     struct ebm_par par;
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     struct ebm_config cfg;
@@ -205,13 +209,19 @@ static ebm_status train(const struct train_args *a)
         ebm_par_free(&par);
         return EBM_OK;
     }
-    if (st == EBM_OK && par.rank == 0) st = check_resume_point(&cfg, tr.epoch);
+    if (st == EBM_OK && par.rank == 0)
+        st = check_resume_point(&cfg, tr.epoch, tr.step, tr.steps_per_epoch);
     if (st == EBM_OK && par.rank == 0) {
         print_header(&tr, resume_path);
         st = write_config_copy(&cfg);
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK) st = ebm_trainer_run(&tr);
+    double mean[4] = { 0 }, slowest[4] = { 0 };
+    if (st == EBM_OK || st == EBM_ERR_STOPPED) {
+        ebm_status t = ebm_trainer_total_timing(&tr, mean, slowest);
+        if (st == EBM_OK) st = t;
+    }
     if (st == EBM_OK && par.rank == 0) {
         printf("done: %d epochs, %lld steps\n"
                "  checkpoint  %s/ckpt-e%06d.h5\n"
@@ -222,6 +232,10 @@ static ebm_status train(const struct train_args *a)
                    tr.chains ? ", " : "", tr.chains ? cfg.output.dir : "",
                    tr.chains ? "/samples.png" : "");
     }
+    if ((st == EBM_OK || st == EBM_ERR_STOPPED) && par.rank == 0)
+        printf("  seconds     compute %.1f (slowest rank %.1f), allreduce %.1f (%.1f), "
+               "io %.1f (%.1f), checkpoint %.1f (%.1f)\n", mean[0], slowest[0], mean[1],
+               slowest[1], mean[2], slowest[2], mean[3], slowest[3]);
     ebm_trainer_free(&tr);
     ebm_par_free(&par);
     return st;

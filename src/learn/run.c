@@ -41,21 +41,21 @@ static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
     fflush(stdout);
 }
 
-/* Rank 0: removes all but the newest `keep` checkpoints. */
-static void rotate_checkpoints(const char *dir, int keep, int newest)
+/* Rank 0: removes all but the newest `keep` checkpoints up to `newest`
+ * (newer ones, from a run that was resumed from an older checkpoint, are
+ * refused by ebm train before it gets here). */
+static void rotate_checkpoints(const char *dir, int keep, int64_t newest)
 {
     DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
-        int epoch = ebm_checkpoint_epoch(e->d_name);
-        if (epoch < 0) continue;
-        /* Checkpoints are written every checkpoint_every epochs, so count
-         * the newer ones instead of assuming a spacing. */
+        int64_t key = ebm_checkpoint_key(e->d_name);
+        if (key < 0) continue;
         int newer = 0;
         DIR *d2 = opendir(dir);
         for (struct dirent *f; d2 && (f = readdir(d2));) {
-            int other = ebm_checkpoint_epoch(f->d_name);
-            if (other > epoch && other <= newest) newer++;
+            int64_t other = ebm_checkpoint_key(f->d_name);
+            if (other > key && other <= newest) newer++;
         }
         if (d2) closedir(d2);
         if (newer >= keep) {
@@ -87,12 +87,33 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
 
 static ebm_status checkpoint(struct ebm_trainer *tr)
 {
-    char path[2048];
-    snprintf(path, sizeof path, "%s/ckpt-e%06d.h5", tr->cfg.output.dir, tr->epoch);
-    EBM_TRY(ebm_trainer_save(tr, path));
-    if (tr->par->rank == 0) rotate_checkpoints(tr->cfg.output.dir, tr->cfg.train.keep_checkpoints,
-                                               tr->epoch);
+    char name[64];
+    ebm_checkpoint_name(name, sizeof name, tr->epoch, tr->step, tr->steps_per_epoch);
+    snprintf(tr->checkpoint_path, sizeof tr->checkpoint_path, "%s/%s", tr->cfg.output.dir, name);
+    EBM_TRY(ebm_trainer_save(tr, tr->checkpoint_path));
+    if (tr->par->rank == 0)
+        rotate_checkpoints(tr->cfg.output.dir, tr->cfg.train.keep_checkpoints,
+                           ebm_checkpoint_key(name));
     return ebm_par_agree(tr->par, write_pictures(tr));
+}
+
+static void add_timing(struct ebm_timing *to, const struct ebm_timing *t)
+{
+    to->compute += t->compute;
+    to->allreduce += t->allreduce;
+    to->io += t->io;
+    to->checkpoint += t->checkpoint;
+}
+
+/* Every rank agreed to stop after the same step: save it and say how to go on. */
+static ebm_status stop_here(struct ebm_trainer *tr)
+{
+    double t0 = now();
+    EBM_TRY(checkpoint(tr));
+    tr->time.checkpoint += now() - t0;
+    add_timing(&tr->total, &tr->time);
+    return EBM_FAIL(EBM_ERR_STOPPED, "stopped on request after step %lld; checkpoint %s; "
+                    "continue with --resume auto", (long long)tr->step, tr->checkpoint_path);
 }
 
 static int params_finite(const struct rbm *m)
@@ -105,9 +126,10 @@ static int params_finite(const struct rbm *m)
 
 struct timing_summary { double mean[4], max[4]; };
 
-static ebm_status reduce_timing(const struct ebm_trainer *tr, struct timing_summary *out)
+static ebm_status reduce_timing(const struct ebm_trainer *tr, struct timing_summary *out,
+                                const struct ebm_timing *time)
 {
-    double t[4] = { tr->time.compute, tr->time.allreduce, tr->time.io, tr->time.checkpoint };
+    double t[4] = { time->compute, time->allreduce, time->io, time->checkpoint };
     memcpy(out->mean, t, sizeof t);
     memcpy(out->max, t, sizeof t);
     EBM_TRY(ebm_par_allreduce_sum_d(tr->par, out->mean, 4));
@@ -116,13 +138,22 @@ static ebm_status reduce_timing(const struct ebm_trainer *tr, struct timing_summ
     return EBM_OK;
 }
 
+ebm_status ebm_trainer_total_timing(const struct ebm_trainer *tr, double mean[4], double max[4])
+{
+    struct timing_summary t;
+    EBM_TRY(reduce_timing(tr, &t, &tr->total));
+    memcpy(mean, t.mean, sizeof t.mean);
+    memcpy(max, t.max, sizeof t.max);
+    return EBM_OK;
+}
+
 /* Rank 0 prints and appends; see log_epoch. */
 static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
-                                  const struct timing_summary *tp, double epoch_seconds,
-                                  double elapsed, double eta)
+                                  const struct timing_summary *tp, int64_t steps,
+                                  double epoch_seconds, double elapsed, double eta)
 {
     const struct timing_summary t = *tp;
-    double rate = (double)tr->steps_per_epoch * tr->B * tr->par->size / epoch_seconds;
+    double rate = (double)steps * tr->B * tr->par->size / epoch_seconds;
     char el[32], et[32], gap[32];
     format_duration(elapsed, el, sizeof el);
     format_duration(eta, et, sizeof et);
@@ -171,12 +202,12 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
 
 /* Collective: a failed metrics write on rank 0 stops every rank. */
 static ebm_status log_epoch(struct ebm_trainer *tr, const struct ebm_epoch_metrics *m,
-                            double epoch_seconds, double elapsed, double eta)
+                            int64_t steps, double epoch_seconds, double elapsed, double eta)
 {
     struct timing_summary t;
-    EBM_TRY(reduce_timing(tr, &t));
+    EBM_TRY(reduce_timing(tr, &t, &tr->time));
     ebm_status st = EBM_OK;
-    if (tr->par->rank == 0) st = write_epoch_log(tr, m, &t, epoch_seconds, elapsed, eta);
+    if (tr->par->rank == 0) st = write_epoch_log(tr, m, &t, steps, epoch_seconds, elapsed, eta);
     return ebm_par_agree(tr->par, st);
 }
 
@@ -198,8 +229,14 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
         memset(&tr->time, 0, sizeof tr->time);
         ebm_trainer_begin_epoch(tr);
         int64_t every = tr->steps_per_epoch / 50 > 0 ? tr->steps_per_epoch / 50 : 1;
-        for (int64_t s = 0; s < tr->steps_per_epoch; s++) {
+        /* A checkpoint taken at a stop resumes inside its epoch. */
+        int64_t first = tr->step - (int64_t)tr->epoch * tr->steps_per_epoch;
+        for (int64_t s = first; s < tr->steps_per_epoch; s++) {
             EBM_TRY(ebm_trainer_step(tr));
+            if (tr->stop_agreed && s + 1 < tr->steps_per_epoch) {
+                if (show_bar) printf("\r\033[K");
+                return stop_here(tr);
+            }
             if (show_bar && (s + 1) % every == 0 && now() - last_bar >= 1.0) {
                 progress(tr, s + 1, tr->steps_per_epoch);
                 last_bar = now();
@@ -217,14 +254,21 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
             EBM_TRY(ebm_trainer_estimate_log_prob(tr, &m));
         double t2 = now();
         tr->time.io += t2 - t1;
-        int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs;
+        int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs ||
+                  tr->stop_agreed;
         if (due) {
             EBM_TRY(checkpoint(tr));
             tr->time.checkpoint += now() - t2;
         }
         double elapsed = now() - start;
         double per_epoch = elapsed / (tr->epoch - first_epoch);
-        EBM_TRY(log_epoch(tr, &m, t1 - t0, elapsed, per_epoch * (cfg->train.epochs - tr->epoch)));
+        EBM_TRY(log_epoch(tr, &m, tr->steps_per_epoch - first, t1 - t0, elapsed,
+                          per_epoch * (cfg->train.epochs - tr->epoch)));
+        add_timing(&tr->total, &tr->time);
+        if (tr->stop_agreed && tr->epoch < cfg->train.epochs)
+            return EBM_FAIL(EBM_ERR_STOPPED, "stopped on request at the end of epoch %d; "
+                            "checkpoint %s; continue with --resume auto", tr->epoch,
+                            tr->checkpoint_path);
     }
     return EBM_OK;
 }

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
 #include "ebm/checkpoint.h"
+#include "ebm/rng.h"
 
 enum { RNG_FIELDS = 4 };
 
@@ -68,6 +70,7 @@ static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "step", tr->step));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "epoch", tr->epoch));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "ranks", tr->par->size));
+    EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "batch_size", tr->B));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "chains_per_rank",
                               tr->chains ? tr->C : 0));
     if (tr->chains)
@@ -92,6 +95,10 @@ ebm_status ebm_trainer_save(struct ebm_trainer *tr, const char *path)
     struct ebm_ckpt ck;
     ebm_status st = ebm_ckpt_create(&ck, path, tr->par->world);
     if (st == EBM_OK) st = save_contents(tr, &ck);
+    /* Fault injection for the crash tests: hold the half-written file open
+     * for this many seconds, long enough to kill the process. */
+    const char *delay = getenv("EBM_FAULT_CHECKPOINT_DELAY");
+    if (st == EBM_OK && delay) sleep((unsigned)atoi(delay));
     st = ebm_par_agree(tr->par, st); /* commit only what every rank wrote */
     if (st != EBM_OK) {
         ebm_ckpt_abort(&ck);
@@ -141,6 +148,26 @@ static void note_blas_change(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     ebm_error_clear();
 }
 
+/* This rank's C chains are global rows [rank * C, rank * C + C) of the
+ * saved ones; with another rank count (elastic resume) the rows that the
+ * checkpoint does not have are fresh noise from streams keyed by the global
+ * chain index, so the result depends only on (seed, layout). */
+static ebm_status load_chains(struct ebm_trainer *tr, struct ebm_ckpt *ck, int64_t saved_rows)
+{
+    int64_t first = (int64_t)tr->par->rank * tr->C;
+    int64_t have = saved_rows - first;
+    have = have < 0 ? 0 : (have > tr->C ? tr->C : have);
+    if (have > 0) EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains, first, have, tr->V));
+    for (int64_t r = have; r < tr->C; r++) {
+        struct ebm_rng rng;
+        ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)(first + r), EBM_RNG_ELASTIC_CHAINS);
+        float *row = tr->chains + r * tr->V;
+        ebm_rng_uniform(&rng, row, (size_t)tr->V);
+        for (int i = 0; i < tr->V; i++) row[i] = row[i] < 0.5f ? 1.0f : 0.0f;
+    }
+    return EBM_OK;
+}
+
 static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     char *type = NULL;
@@ -160,10 +187,18 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
                        "[data] binarize"));
     EBM_TRY(expect_i64(ck, "/model", "n_hidden", tr->H, "n_hidden ([model] hidden)"));
-    EBM_TRY(expect_i64(ck, "/train", "ranks", tr->par->size, "ranks (resume needs the same "
-                       "rank count)"));
-    EBM_TRY(expect_i64(ck, "/train", "chains_per_rank", tr->chains ? tr->C : 0,
-                       "chains_per_rank ([train] persistent/chains)"));
+    int64_t ranks, chains_per_rank, epoch;
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "ranks", &ranks));
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "chains_per_rank", &chains_per_rank));
+    int elastic = ranks != tr->par->size;
+    if (!elastic) {
+        EBM_TRY(expect_i64(ck, "/train", "chains_per_rank", tr->chains ? tr->C : 0,
+                           "chains_per_rank ([train] persistent/chains)"));
+        EBM_TRY(expect_i64(ck, "/train", "batch_size", tr->B, "[train] batch_size"));
+    } else if ((chains_per_rank > 0) != (tr->chains != NULL)) {
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint %s persistent chains; [train] persistent "
+                        "must match", ck->path, chains_per_rank > 0 ? "has" : "has no");
+    }
     EBM_TRY(read_rbm(ck, "/model", &tr->model));
     EBM_TRY(read_rbm(ck, "/optim/velocity", &tr->velocity));
     if (tr->mu) {
@@ -171,19 +206,18 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         EBM_TRY(ebm_ckpt_read_f32(ck, "/optim/visible_offset", tr->mu, 1, &vd));
         EBM_TRY(ebm_ckpt_read_f32(ck, "/optim/hidden_offset", tr->lambda, 1, &hd));
     }
-    int64_t epoch;
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "step", &tr->step));
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "epoch", &epoch));
-    if (epoch < 0 || epoch > 999999 || tr->step < 0)
-        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged checkpoint (epoch %lld, step %lld)",
-                        ck->path, (long long)epoch, (long long)tr->step);
+    if (epoch < 0 || epoch > 999999 || tr->step < 0 || ranks < 1 || chains_per_rank < 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged checkpoint (epoch %lld, step %lld, ranks %lld)",
+                        ck->path, (long long)epoch, (long long)tr->step, (long long)ranks);
     tr->epoch = (int)epoch;
-    if (tr->chains)
-        EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains,
-                                       (int64_t)tr->par->rank * tr->C, tr->C, tr->V));
+    if (tr->chains) EBM_TRY(load_chains(tr, ck, ranks * chains_per_rank));
     note_blas_change(tr, ck);
-    uint64_t rng[RNG_FIELDS];
-    EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, tr->par->rank, 1, RNG_FIELDS));
+    /* Ranks beyond the saved ones start their streams afresh. */
+    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->par->rank, 0, 0 };
+    if (tr->par->rank < ranks)
+        EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, tr->par->rank, 1, RNG_FIELDS));
     if (rng[0] != tr->cfg.train.seed)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint was trained with [train] seed = %llu, not "
                         "%llu; a resume continues the same random streams, so keep the seed",
@@ -191,10 +225,24 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
                         (unsigned long long)tr->cfg.train.seed);
     tr->rng_sample.block = rng[2];
     tr->rng_binarize.block = rng[3];
-    if (tr->step != (int64_t)tr->epoch * tr->steps_per_epoch)
-        return EBM_FAIL(EBM_ERR_INPUT, "%s: step %lld is not the end of epoch %d at %lld steps "
+    int64_t begin = (int64_t)tr->epoch * tr->steps_per_epoch;
+    if (elastic) {
+        /* Another layout has other batches per epoch: the interrupted epoch
+         * (if any) starts over, with the parameters as they were. */
+        int mid = tr->step != begin;
+        snprintf(tr->resume_note, sizeof tr->resume_note,
+                 "elastic resume of %s: written by %lld ranks, continuing on %d; parameters, "
+                 "momentum and offsets are exact, chains redistributed (%lld saved, %lld "
+                 "needed), random streams continue per rank%s", ck->path, (long long)ranks,
+                 tr->par->size, (long long)(ranks * chains_per_rank),
+                 (long long)tr->par->size * (tr->chains ? tr->C : 0),
+                 mid ? "; the interrupted epoch starts over" : "");
+        tr->step = begin;
+    } else if (tr->step < begin || tr->step >= begin + tr->steps_per_epoch) {
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: step %lld does not lie in epoch %d at %lld steps "
                         "per epoch (different data or batch_size?)", ck->path,
-                        (long long)tr->step, tr->epoch, (long long)tr->steps_per_epoch);
+                        (long long)tr->step, tr->epoch + 1, (long long)tr->steps_per_epoch);
+    }
     return EBM_OK;
 }
 
@@ -207,17 +255,39 @@ ebm_status ebm_trainer_load(struct ebm_trainer *tr, const char *path)
     return ebm_par_agree(tr->par, st);
 }
 
-int ebm_checkpoint_epoch(const char *name)
+void ebm_checkpoint_name(char *buf, size_t len, int epoch, int64_t step, int64_t steps_per_epoch)
 {
-    /* Exactly "ckpt-e" + six digits + ".h5", as run.c names them. */
-    if (strncmp(name, "ckpt-e", 6) != 0 || strlen(name) != 15 || strcmp(name + 12, ".h5") != 0)
-        return -1;
-    int epoch = 0;
-    for (int i = 6; i < 12; i++) {
-        if (name[i] < '0' || name[i] > '9') return -1;
-        epoch = epoch * 10 + (name[i] - '0');
+    if (step == (int64_t)epoch * steps_per_epoch)
+        snprintf(buf, len, "ckpt-e%06d.h5", epoch);
+    else
+        snprintf(buf, len, "ckpt-e%06d-s%09lld.h5", epoch, (long long)step);
+}
+
+static int64_t digits(const char *p, int n)
+{
+    int64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
     }
-    return epoch;
+    return v;
+}
+
+int64_t ebm_checkpoint_key(const char *name)
+{
+    /* Exactly the two forms ebm_checkpoint_name writes. Within epoch e the
+     * end-of-epoch file comes first, then stops during epoch e + 1 by step. */
+    size_t len = strlen(name);
+    if (strncmp(name, "ckpt-e", 6) != 0) return -1;
+    int64_t epoch = digits(name + 6, 6);
+    if (epoch < 0) return -1;
+    if (len == 15 && strcmp(name + 12, ".h5") == 0) return epoch << 40;
+    if (len == 26 && strncmp(name + 12, "-s", 2) == 0 && strcmp(name + 23, ".h5") == 0) {
+        int64_t step = digits(name + 14, 9);
+        if (step < 0) return -1;
+        return (epoch << 40) + 1 + step;
+    }
+    return -1;
 }
 
 ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len)
@@ -225,11 +295,11 @@ ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len
     path[0] = '\0';
     DIR *d = opendir(dir);
     if (!d) return EBM_OK; /* no run directory yet: nothing to resume */
-    int best = -1;
+    int64_t best = -1;
     for (struct dirent *e; (e = readdir(d));) {
-        int epoch = ebm_checkpoint_epoch(e->d_name);
-        if (epoch > best) {
-            best = epoch;
+        int64_t key = ebm_checkpoint_key(e->d_name);
+        if (key > best) {
+            best = key;
             snprintf(path, len, "%s/%s", dir, e->d_name);
         }
     }

@@ -14,6 +14,7 @@
 #include "ebm/kernels.h"
 #include "ebm/metrics.h"
 #include "ebm/optim.h"
+#include "ebm/stop.h"
 #include "ebm/png.h"
 
 static double now(void)
@@ -28,7 +29,7 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
     int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
     EBM_TRY(rbm_init(&tr->model, V, H));
     size_t block = rbm_block_size(V, H);
-    tr->grad_len = block + (size_t)H;
+    tr->grad_len = block + (size_t)H + 1;
     EBM_ALLOC(tr->grad_block, tr->grad_len);
     rbm_view(&tr->grad, V, H, tr->grad_block);
     tr->hmean = tr->grad_block + block;
@@ -215,9 +216,13 @@ ebm_status ebm_trainer_step(struct ebm_trainer *tr)
     cd_statistics(tr->v_batch, tr->ph_data, B, tr->v_neg, tr->ph_neg, C,
                   1.0f / (float)((double)P * B), 1.0f / (float)((double)P * C), &tr->grad,
                   tr->hmean);
+    /* A stop request rides on the gradient's allreduce: no extra message,
+     * and every rank learns of it after the same step. */
+    tr->grad_block[tr->grad_len - 1] = ebm_stop_requested() ? 1.0f : 0.0f;
     double t1 = now();
     EBM_TRY(ebm_par_allreduce_sum(tr->par, tr->grad_block, tr->grad_len));
     double t2 = now();
+    tr->stop_agreed = tr->grad_block[tr->grad_len - 1] > 0.5f;
     int64_t total = tr->steps_per_epoch * cfg->train.epochs;
     optim_step(&tr->model, &tr->grad, &tr->velocity, optim_lr(cfg, tr->step, total),
                cfg->train.momentum, cfg->train.weight_decay, tr->mu, tr->lambda);

@@ -367,8 +367,11 @@ expect_error "resume with 25-pixel data names n_visible" "n_visible" "$T/r1/ckpt
 ebm train "$BASE" --resume "$T/r1/ckpt-e000002.h5" --set model.hidden=9
 expect_error "resume with another hidden size names n_hidden" "n_hidden"
 
-ebm2 train "$BASE" --resume "$T/r1/ckpt-e000002.h5"
-expect_error2 "resume a 1-rank checkpoint at 2 ranks names the rank count" "ranks"
+ebm2 train "$BASE" --resume "$T/r1/ckpt-e000002.h5" --set output.dir="$T/r-elastic" \
+    --set train.epochs=3
+report "a 1-rank checkpoint resumes on 2 ranks (elastic), saying so" \
+    "$([ "$rc" -eq 0 ] || echo "exit status $rc"; grep -q 'elastic resume' "$T/err" || echo "no elastic note"
+       [ -f "$T/r-elastic/ckpt-e000003.h5" ] || echo "no ckpt-e000003.h5")"
 
 # Regression check for a bug found while writing this test (now checked in
 # src/learn/trainer.c, init_local): the held-out split
@@ -641,6 +644,47 @@ report "train.eval_every logs an AIS estimate each epoch" \
 ebm train "$BASE" --set output.dir="$T/ev2" --set train.eval_every=1 --set data.valid_split=
 expect_error "train.eval_every without held-out data is refused" "eval_every" "valid_split"
 # ---- ebm eval (end) ------------------------------------------------------------
+
+# ---- stops and crashes ---------------------------------------------------------
+# A real SIGUSR1 to one rank of a 2-rank run: every rank stops after the same
+# step with a checkpoint and status 3; --resume auto then finishes the run
+# bit-identically to one that was never stopped.
+LONG=(--set train.epochs=3000 --set train.checkpoint_every=3000 --set train.monitor=0)
+ebm2 train "$BASE" --set output.dir="$T/s-straight" "${LONG[@]}"
+OMPI_MCA_mpi_yield_when_idle=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 \
+    "$EBM" train "$BASE" --set output.dir="$T/s-stop" "${LONG[@]}" >"$T/out" 2>"$T/err" &
+launcher=$!
+ranks=""
+# Signal once the ranks are a few epochs in.
+for _ in $(seq 400); do [ "$(grep -c '' "$T/s-stop/metrics.jsonl" 2>/dev/null)" -ge 5 ] && break; sleep 0.05; done
+ranks=$(pgrep -P "$launcher")
+one=$(echo "$ranks" | head -1)
+[ -n "$one" ] && kill -USR1 "$one"
+wait "$launcher"; rc=$?
+report "SIGUSR1 to one rank: all stop with status 3 and a mid-run checkpoint" \
+    "$([ "$rc" -eq 3 ] || echo "exit status $rc"; grep -q '^ebm: stopped: stopped on request' "$T/err" || echo "no stop line"
+       ls "$T/s-stop"/ckpt-e*.h5 >/dev/null 2>&1 || echo "no checkpoint")"
+ebm2 train "$BASE" --set output.dir="$T/s-stop" "${LONG[@]}" --resume auto
+same_tensors "stopped then resumed run is bit-identical to an uninterrupted one" \
+    "$T/s-straight/ckpt-e003000.h5" "$T/s-stop/ckpt-e003000.h5"
+
+# kill -9 while a checkpoint is half written: the previous one stays intact.
+ebm train "$BASE" --set output.dir="$T/k"
+before=$(snap "$T/k")
+EBM_FAULT_CHECKPOINT_DELAY=30 timeout 60 "$EBM" train "$BASE" --set output.dir="$T/k" \
+    --set train.epochs=3 --resume auto >"$T/out" 2>"$T/err" &
+victim=$!
+for _ in $(seq 200); do ls "$T/k"/.ckpt-*.tmp >/dev/null 2>&1 && break; sleep 0.05; done
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+report "kill -9 during a checkpoint write leaves the previous checkpoints intact" \
+    "$([ "$(snap "$T/k")" = "$before" ] || echo "checkpoints changed"
+       [ ! -e "$T/k/ckpt-e000003.h5" ] || echo "a half-written checkpoint got its final name")"
+ebm info "$T/k/ckpt-e000002.h5"
+report "the previous checkpoint still loads" "$([ "$rc" -eq 0 ] || echo "ebm info: rc $rc")"
+ebm train "$BASE" --set output.dir="$T/k" --set train.epochs=3 --resume auto
+report "after the crash, --resume auto finishes the run" \
+    "$([ "$rc" -eq 0 ] && [ -f "$T/k/ckpt-e000003.h5" ] || echo "rc $rc")"
+# ---- stops and crashes (end) ----------------------------------------------------
 
 # The guard once more, after everything that pointed at r1.
 report "checkpoints of the first run are byte-identical at the end" \

@@ -2,10 +2,14 @@
  *   mpirun --oversubscribe -np 4 build/tests/mpi/test_trainer_mpi
  * - the same global batch split over P ranks gives the same summed gradient;
  * - all ranks hold identical parameters after N steps;
- * - 2 epochs + resume for 2 more equals 4 epochs, bit for bit. */
+ * - 2 epochs + resume for 2 more equals 4 epochs, bit for bit;
+ * - a stop requested on one rank stops every rank after the same step, with
+ *   a checkpoint that resumes bit for bit;
+ * - an elastic resume (P ranks -> P/2 and back) keeps the parameters exactly. */
 #include "mpiutil.h"
 
 #include "ebm/cd.h"
+#include "ebm/stop.h"
 #include "ebm/trainer.h"
 
 enum { N_ROWS = 203, DIM = 16 }; /* N not divisible by 2 or 4 on purpose */
@@ -170,7 +174,124 @@ static void test_trainer_mpi_resume_is_bit_exact_cd(void **state)
     resume_case(0, 0, "cd");
 }
 
+static void test_trainer_mpi_stop_on_one_rank_stops_all(void **state)
+{
+    (void)state;
+    char data[512], dir_a[512], dir_b[512];
+    snprintf(data, sizeof data, "%s/bars.h5", mpi_dir);
+    snprintf(dir_a, sizeof dir_a, "%s/stop-straight", mpi_dir);
+    snprintf(dir_b, sizeof dir_b, "%s/stop-resumed", mpi_dir);
+    write_bars(data);
+    struct ebm_config cfg;
+    small_config(&cfg, data, dir_a);
+    cfg.train.epochs = 3;
+    cfg.train.centering = true;
+    size_t n = rbm_block_size(DIM, cfg.model.hidden);
+    float *straight = malloc(n * sizeof *straight), *resumed = malloc(n * sizeof *resumed);
+    train_epochs(&cfg, NULL, straight);
+
+    snprintf(cfg.output.dir, sizeof cfg.output.dir, "%s", dir_b);
+    struct ebm_par par;
+    assert_all(ebm_par_init(&par, MPI_COMM_WORLD) == EBM_OK);
+    struct ebm_trainer tr;
+    assert_all(ebm_trainer_init(&tr, &cfg, &par) == EBM_OK);
+    tr.quiet = 1;
+    if (mpi_rank == 0) mkdir(dir_b, 0777);
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* Some steps into epoch 1, the last rank alone is asked to stop. */
+    ebm_trainer_begin_epoch(&tr);
+    int64_t before = tr.steps_per_epoch / 2;
+    for (int64_t s = 0; s < before; s++) assert_all(ebm_trainer_step(&tr) == EBM_OK);
+    if (mpi_rank == mpi_size - 1) ebm_stop_request();
+    ebm_status st = ebm_trainer_run(&tr);
+    ebm_stop_reset();
+    ebm_error_clear();
+    assert_all(st == EBM_ERR_STOPPED);
+    int64_t lo = tr.step, hi = tr.step;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    assert_all(lo == hi && hi == before + 1); /* every rank finished the same step */
+    char ckpt[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt-e000000-s%09lld.h5", dir_b, (long long)(before + 1));
+    assert_all(strcmp(tr.checkpoint_path, ckpt) == 0);
+    ebm_trainer_free(&tr);
+    ebm_par_free(&par);
+
+    train_epochs(&cfg, ckpt, resumed);
+    assert_all(memcmp(straight, resumed, n * sizeof *straight) == 0);
+    free(straight);
+    free(resumed);
+}
+
+/* Trains 2 epochs on the first `from` ranks, resumes on the first `to`
+ * ranks (the others idle): the loaded parameters must equal the saved ones
+ * bit for bit, and training must go on. */
+static void elastic_case(int from, int to, const char *tag)
+{
+    char data[512], dir[512], ckpt[1100];
+    snprintf(data, sizeof data, "%s/bars.h5", mpi_dir);
+    snprintf(dir, sizeof dir, "%s/elastic-%s", mpi_dir, tag);
+    write_bars(data);
+    struct ebm_config cfg;
+    small_config(&cfg, data, dir);
+    cfg.train.epochs = 2;
+    cfg.train.centering = true;
+    size_t n = rbm_block_size(DIM, cfg.model.hidden);
+    float *saved = calloc(n, sizeof *saved);
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, mpi_rank < from ? 0 : MPI_UNDEFINED, mpi_rank, &sub);
+    if (sub != MPI_COMM_NULL) {
+        struct ebm_par par;
+        struct ebm_trainer tr = { 0 };
+        int ok = ebm_par_init(&par, sub) == EBM_OK && ebm_trainer_init(&tr, &cfg, &par) == EBM_OK;
+        tr.quiet = 1;
+        if (mpi_rank == 0) mkdir(dir, 0777);
+        MPI_Barrier(sub);
+        ok = ok && ebm_trainer_run(&tr) == EBM_OK;
+        if (ok) memcpy(saved, tr.model.block, n * sizeof *saved);
+        ebm_trainer_free(&tr);
+        ebm_par_free(&par);
+        MPI_Comm_free(&sub);
+        assert_true(ok);
+    }
+    MPI_Bcast(saved, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt-e000002.h5", dir);
+    MPI_Comm_split(MPI_COMM_WORLD, mpi_rank < to ? 0 : MPI_UNDEFINED, mpi_rank, &sub);
+    int ok = 1;
+    if (sub != MPI_COMM_NULL) {
+        struct ebm_par par;
+        struct ebm_trainer tr = { 0 };
+        cfg.train.epochs = 3;
+        ok = ebm_par_init(&par, sub) == EBM_OK && ebm_trainer_init(&tr, &cfg, &par) == EBM_OK &&
+             ebm_trainer_load(&tr, ckpt) == EBM_OK;
+        tr.quiet = 1;
+        ok = ok && memcmp(saved, tr.model.block, n * sizeof *saved) == 0;
+        ok = ok && tr.epoch == 2 && (from == to || strstr(tr.resume_note, "elastic resume"));
+        ok = ok && ebm_trainer_run(&tr) == EBM_OK && tr.epoch == 3;
+        ebm_trainer_free(&tr);
+        ebm_par_free(&par);
+        MPI_Comm_free(&sub);
+    }
+    assert_all(ok);
+    free(saved);
+}
+
+static void test_trainer_mpi_elastic_resume_to_fewer_ranks(void **state)
+{
+    (void)state;
+    elastic_case(mpi_size, mpi_size > 1 ? mpi_size / 2 : 1, "shrink");
+}
+
+static void test_trainer_mpi_elastic_resume_to_more_ranks(void **state)
+{
+    (void)state;
+    elastic_case(mpi_size > 1 ? mpi_size / 2 : 1, mpi_size, "grow");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_trainer_mpi_stop_on_one_rank_stops_all),
+    cmocka_unit_test(test_trainer_mpi_elastic_resume_to_fewer_ranks),
+    cmocka_unit_test(test_trainer_mpi_elastic_resume_to_more_ranks),
     cmocka_unit_test(test_trainer_mpi_gradient_sum_is_rank_invariant),
     cmocka_unit_test(test_trainer_mpi_ranks_hold_identical_parameters),
     cmocka_unit_test(test_trainer_mpi_resume_is_bit_exact_pcd),
