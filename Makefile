@@ -82,3 +82,20 @@ bench: deps
 
 clean:
 	rm -rf build build-san
+
+# The job scripts under a real single-node SLURM on loopback: a training job
+# stopped with SIGUSR1 must requeue, resume and end bit-identical to an
+# uninterrupted run. Needs root (installs slurm-wlm, munge); else it skips.
+.PHONY: test-slurm
+test-slurm: deps
+	@$(MAKE) --no-print-directory all
+	@EBM=$(BUILD)/ebm bash tests/slurm/test_slurm.sh
+
+# Strong and weak scaling at 1, 2 and 4 ranks with configs/scaling.ini, the
+# MPI_Allreduce benchmark with its alpha-beta fit, and a projection to 8-1024
+# nodes: CSVs and PNGs in runs/scaling-DATE (docs/scaling.md). A few minutes.
+.PHONY: scaling
+scaling: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_allreduce data
+	@EBM=$(BUILD)/ebm EBM_BENCH=$(BUILD)/bench/bench_allreduce scripts/scaling.sh \
+	    --ranks 1,2,4 --mode strong,weak --out runs/scaling-$$(date +%Y%m%d-%H%M%S) configs/scaling.ini

@@ -3,7 +3,8 @@
 # non-root user it prints the exact command instead and stops.
 set -euo pipefail
 packages=(make pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-openmpi-dev
-          hdf5-tools libscalapack-openmpi-dev libcmocka-dev libinih-dev libpng-dev zlib1g-dev)
+          hdf5-tools libscalapack-openmpi-dev libcmocka-dev libinih-dev libpng-dev zlib1g-dev
+          gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

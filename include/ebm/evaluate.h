@@ -27,6 +27,7 @@ struct ebm_eval_result {
     double log_z, log_z_lo, log_z_hi;        /* exact: all three equal */
     double avg_log_prob, avg_log_prob_lo, avg_log_prob_hi;
     bool have_reverse;
+    int reverse_runs;                        /* min(ais_runs, examples) */
     double reverse_log_z, reverse_log_z_lo, reverse_log_z_hi, reverse_avg_log_prob;
     double ais_log_w_sd;
     double ais_seconds, reverse_seconds;     /* wall time of each annealing */

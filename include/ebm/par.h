@@ -27,6 +27,8 @@ ebm_status ebm_par_max_d(const struct ebm_par *par, double *buf, size_t n);
  * the lowest failing rank's message and returns its status, so that rank 0
  * alone prints it. Returns EBM_OK when all succeeded. */
 ebm_status ebm_par_agree(const struct ebm_par *par, ebm_status local);
+/* The same over any communicator (library code that is handed one). */
+ebm_status ebm_comm_agree(MPI_Comm comm, ebm_status local);
 
 /* Turns an MPI return code into a status whose message names the rank. */
 ebm_status ebm_mpi_error(int code, const char *file, int line, const char *func,

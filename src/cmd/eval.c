@@ -11,6 +11,7 @@
 #include "ebm/dataset.h"
 #include "ebm/evaluate.h"
 #include "ebm/kernels.h"
+#include "ebm/logz.h"
 #include "ebm/metrics.h"
 #include "ebm/model_file.h"
 #include "ebm/par.h"
@@ -124,8 +125,10 @@ static void print_text(const struct eval_args *a, const struct ebm_eval_result *
         printf("avg log p(v)  %.4f nats  (standard error over examples %.4f)\n", r->avg_log_prob,
                r->free_energy_se);
     } else {
-        printf("method        AIS, %d runs x %d betas%s, %d ranks\n", a->opts.ais_runs,
-               a->opts.ais_betas, r->have_reverse ? ", plus reverse AIS from the data" : "", ranks);
+        printf("method        AIS, %d runs x %d betas, %d rank%s", a->opts.ais_runs,
+               a->opts.ais_betas, ranks, ranks == 1 ? "" : "s");
+        if (r->have_reverse) printf("; reverse AIS from %d data rows", r->reverse_runs);
+        printf("\n");
         printf("log Z         %.4f  [%.4f, %.4f]  (forward AIS, log(Z ± 3 sd); log-weight sd %.3f)\n",
                r->log_z, r->log_z_lo, r->log_z_hi, r->ais_log_w_sd);
         if (r->have_reverse)
@@ -171,6 +174,7 @@ static void print_json(const struct eval_args *a, const struct ebm_eval_result *
         ebm_json_num(&j, "ais_seconds", r->ais_seconds);
     }
     if (r->have_reverse) {
+        ebm_json_int(&j, "reverse_runs", r->reverse_runs);
         ebm_json_num(&j, "reverse_log_z", r->reverse_log_z);
         ebm_json_num(&j, "reverse_log_z_lo", r->reverse_log_z_lo);
         ebm_json_num(&j, "reverse_log_z_hi", r->reverse_log_z_hi);
@@ -193,6 +197,11 @@ static ebm_status eval(const struct eval_args *a)
     struct rbm m;
     struct ebm_model_info info;
     ebm_status st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
+    if (st == EBM_OK && a->opts.exact &&
+        (m.n_visible < m.n_hidden ? m.n_visible : m.n_hidden) > EBM_EXACT_MAX_UNITS)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the smaller layer, at most %d "
+                      "units; this RBM is %d x %d (leave out --exact for AIS)", a->ckpt,
+                      EBM_EXACT_MAX_UNITS, m.n_visible, m.n_hidden);
     struct ebm_dataset ds = { 0 };
     if (st == EBM_OK)
         st = ebm_dataset_read_shard(a->data, a->split, a->max_examples, par.world, &ds);
@@ -201,6 +210,11 @@ static ebm_status eval(const struct eval_args *a)
                       "visible units", a->data, a->split, ds.dim, a->ckpt, m.n_visible);
     if (st == EBM_OK)
         st = ebm_eval_binarize(ds.x, ds.n, ds.dim, ds.first, a->opts.seed, a->binarize);
+    for (int64_t i = 0; st == EBM_OK && a->binarize == 2 && i < ds.n * ds.dim; i++)
+        if (ds.x[i] != 0.0f && ds.x[i] != 1.0f)
+            st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s row %lld is not binary; log p(v) of a "
+                          "Bernoulli RBM needs binary data (use --binarize stochastic or "
+                          "threshold)", a->data, a->split, (long long)(ds.first + i / ds.dim));
     st = ebm_par_agree(&par, st);
     struct ebm_eval_result r;
     if (st == EBM_OK)

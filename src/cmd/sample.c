@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -211,8 +212,25 @@ done:
     return st;
 }
 
+static ebm_status check_out_dir(const char *out);
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 /* Rank 0, before any sampling: a run of hours should not end in "no such
- * directory". */
+ * directory", nor replace its own input. */
+static ebm_status check_out(const struct sample_args *a)
+{
+    if (same_file(a->out, a->ckpt) || same_file(a->out, a->data))
+        return EBM_FAIL(EBM_ERR_INPUT, "--out %s is an input of this command; choose another "
+                        "file", a->out);
+    return check_out_dir(a->out);
+}
+
 static ebm_status check_out_dir(const char *out)
 {
     char dir[4096];
@@ -289,7 +307,7 @@ static ebm_status sample(const struct sample_args *a)
     int64_t first = 0, count = 0;
     int V = 0;
 
-    ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out_dir(a->out) : EBM_OK);
+    ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out(a) : EBM_OK);
     if (st == EBM_OK)
         st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
     if (st == EBM_OK && a->kind == OUT_PNG && info.image_h <= 0)

@@ -309,7 +309,11 @@ double ebm_softplus_shift_diff(const float *restrict y, const float *restrict w,
             acc[l] += lin + (softplus_tail(t) - softplus_tail(u));
         }
     double total = 0.0;
-    for (; i < n; i++) total += ebm_softplus_f(y[i] + delta * w[i]) - ebm_softplus_f(y[i]);
+    for (; i < n; i++) {
+        float d = delta * w[i], u = y[i], t = u + d;
+        float lin = (u > 0 && t > 0) ? d : (t > 0 ? t : 0.0f) - (u > 0 ? u : 0.0f);
+        total += lin + (softplus_tail(t) - softplus_tail(u));
+    }
     for (int l = 0; l < LANES; l++) total += acc[l];
     return total;
 }

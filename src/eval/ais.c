@@ -14,11 +14,9 @@
 
 double *ebm_ais_schedule(int n)
 {
+    if (n < 3) return NULL;
     double *b = malloc(sizeof *b * ((size_t)n + 1));
-    if (!b || n < 3) {
-        free(b);
-        return NULL;
-    }
+    if (!b) return NULL;
     int n1 = n / 15 > 0 ? n / 15 : 1, n2 = 4 * n / 15 > 0 ? 4 * n / 15 : 1, n3 = n - n1 - n2;
     int k = 0;
     b[k++] = 0.0;
@@ -126,10 +124,14 @@ static ebm_status combine(struct chains *c, int total_runs, double sign, MPI_Com
     EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
     EBM_MPI_TRY(MPI_Comm_size(comm, &size));
     int *counts = calloc((size_t)size, sizeof *counts), *displs = calloc((size_t)size, sizeof *displs);
-    double *all = malloc(sizeof *all * (size_t)(total_runs > 0 ? total_runs : 1));
-    if (!counts || !displs || !all) {
+    double *all = rank == 0 ? malloc(sizeof *all * (size_t)(total_runs > 0 ? total_runs : 1))
+                            : NULL;
+    ebm_status st = counts && displs && (all || rank != 0)
+                        ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory gathering AIS weights");
+    st = ebm_comm_agree(comm, st); /* before the gather that every rank must enter */
+    if (st != EBM_OK) {
         free(counts); free(displs); free(all);
-        return EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+        return st;
     }
     int mine = c->R;
     int rc = MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
@@ -183,13 +185,12 @@ ebm_status rbm_ais(const struct rbm *m, const float *base, const double *betas, 
     struct chains c;
     ebm_status st = chains_init(&c, (int)count, m->n_visible, m->n_hidden, first, seed,
                                 EBM_RNG_AIS);
+    st = ebm_comm_agree(comm, st); /* every rank reaches the gather, or none */
     if (st == EBM_OK) {
         /* v_0 from the base model: independent Bernoulli(sigmoid(b_A)). */
-        for (int r = 0; r < c.R; r++) {
-            for (int i = 0; i < c.V; i++) c.pv[(size_t)r * c.V + i] = base[i];
-            ebm_sigmoid_scaled(c.pv + (size_t)r * c.V, c.pv + (size_t)r * c.V, (size_t)c.V, 1.0f);
-            ebm_bernoulli(c.pv + (size_t)r * c.V, c.v + (size_t)r * c.V, (size_t)c.V, &c.rng[r]);
-        }
+        ebm_sigmoid_scaled(base, c.bias, (size_t)c.V, 1.0f);
+        for (int r = 0; r < c.R; r++)
+            ebm_bernoulli(c.bias, c.v + (size_t)r * c.V, (size_t)c.V, &c.rng[r]);
         for (int k = 1; k <= n; k++) {
             hidden_input(m, &c);
             add_log_ratio(m, base, &c, (float)betas[k - 1], (float)betas[k], 1.0);
@@ -220,6 +221,7 @@ ebm_status rbm_reverse_ais(const struct rbm *m, const float *base, const double 
     struct chains c;
     ebm_status st = chains_init(&c, local_runs, m->n_visible, m->n_hidden, first_run, seed,
                                 EBM_RNG_REVERSE_AIS);
+    st = ebm_comm_agree(comm, st);
     if (st == EBM_OK) {
         memcpy(c.v, v_start, sizeof(float) * (size_t)local_runs * c.V);
         /* From the model (beta = 1) down to the base: the weights estimate

@@ -94,8 +94,12 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
     double *marg = calloc((size_t)V, sizeof *marg);
     float *p = malloc(sizeof *p * (size_t)V), *base = malloc(sizeof *base * (size_t)V);
     double *betas = ebm_ais_schedule(o->ais_betas);
-    ebm_status st = marg && p && base && betas ? EBM_OK
-                                               : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    ebm_status st = marg && p && base ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    if (st == EBM_OK && !betas)
+        st = o->ais_betas < 3 ? EBM_FAIL(EBM_ERR_INPUT, "AIS needs at least 3 betas, got %d",
+                                         o->ais_betas)
+                              : EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %d betas", o->ais_betas);
+    st = ebm_comm_agree(comm, st);
     if (st == EBM_OK) {
         for (int64_t r = 0; r < n_local; r++)
             for (int i = 0; i < V; i++) marg[i] += x[r * V + i];
@@ -116,9 +120,10 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         out->log_z_hi = fwd.log_z_hi;
         out->ais_log_w_sd = fwd.log_w_sd;
     }
-    if (st == EBM_OK && o->reverse) {
-        /* Reverse runs start from the first ais_runs rows of the data. */
-        int64_t runs = o->ais_runs < n_total ? o->ais_runs : n_total;
+    /* Reverse runs start from the first ais_runs rows of the data; an
+     * interval needs at least two. */
+    int64_t runs = o->ais_runs < n_total ? o->ais_runs : n_total;
+    if (st == EBM_OK && o->reverse && runs >= 2) {
         int64_t lo = first < runs ? first : runs, hi = first + n_local < runs ? first + n_local : runs;
         struct ebm_ais_result rev;
         double t0 = MPI_Wtime();
@@ -127,6 +132,7 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         out->reverse_seconds = MPI_Wtime() - t0;
         if (st == EBM_OK) {
             out->have_reverse = true;
+            out->reverse_runs = (int)runs;
             out->reverse_log_z = rev.log_z;
             out->reverse_log_z_lo = rev.log_z_lo;
             out->reverse_log_z_hi = rev.log_z_hi;

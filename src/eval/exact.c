@@ -85,6 +85,7 @@ ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
            *S = malloc(sizeof *S * BLOCK * (size_t)small),
            *X = malloc(sizeof *X * BLOCK * (size_t)big);
     ebm_status st = W && b && S && X ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    st = ebm_comm_agree(comm, st); /* before the reduction every rank must enter */
     if (st == EBM_OK) {
         for (size_t i = 0; i < nw; i++) W[i] = m->W[i];
         double *vb = b, *hb = b + V;

@@ -250,7 +250,9 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
                             "parameters); lower [train] lr (now %g)", tr->epoch, cfg->train.lr);
         struct ebm_epoch_metrics m;
         EBM_TRY(ebm_trainer_evaluate(tr, &m));
-        if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0)
+        /* A stop request leaves no time for AIS: the checkpoint comes first. */
+        if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0 &&
+            !tr->stop_agreed)
             EBM_TRY(ebm_trainer_estimate_log_prob(tr, &m));
         double t2 = now();
         tr->time.io += t2 - t1;

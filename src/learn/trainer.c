@@ -91,6 +91,9 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
                         "valid_split must match the training data (or set it to \"\")",
                         cfg->data.path, cfg->data.valid_split, tr->valid.dim, cfg->data.split,
                         tr->data.dim);
+    if (cfg->train.eval_every > 0 && cfg->data.binarize == EBM_BINARIZE_NONE)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] eval_every estimates log p(v) of binary "
+                        "data; it needs [data] binarize = stochastic or threshold", cfg->source);
     if (cfg->train.eval_every > 0 && tr->valid.n_total == 0)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] eval_every needs held-out rows: [data] "
                         "valid_split ('%s') and [train] monitor > 0", cfg->source,
@@ -293,8 +296,8 @@ ebm_status ebm_trainer_estimate_log_prob(struct ebm_trainer *tr, struct ebm_epoc
      * numbers, so the curve shows the model changing, not AIS noise. */
     int mode = cfg->data.binarize == EBM_BINARIZE_STOCHASTIC ? 0
              : cfg->data.binarize == EBM_BINARIZE_THRESHOLD ? 1 : 2;
-    EBM_TRY(ebm_eval_binarize(tr->eval_x, tr->valid.n, tr->V, tr->valid.first, cfg->train.seed,
-                              mode));
+    EBM_TRY(ebm_par_agree(tr->par, ebm_eval_binarize(tr->eval_x, tr->valid.n, tr->V,
+                                                     tr->valid.first, cfg->train.seed, mode)));
     struct ebm_eval_opts o = { .ais_runs = cfg->train.eval_ais_runs,
                                .ais_betas = cfg->train.eval_ais_betas,
                                .seed = cfg->train.seed };

@@ -65,22 +65,30 @@ ebm_status ebm_par_max_d(const struct ebm_par *par, double *buf, size_t n)
     return allreduce(par, buf, n, sizeof *buf, MPI_DOUBLE, MPI_MAX);
 }
 
-ebm_status ebm_par_agree(const struct ebm_par *par, ebm_status local)
+ebm_status ebm_comm_agree(MPI_Comm comm, ebm_status local)
 {
     /* The lowest failing rank's message becomes everyone's, so rank 0 can
      * print it once. */
-    int mine = local != EBM_OK ? par->rank : par->size, first = par->size;
-    int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, par->world);
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int mine = local != EBM_OK ? rank : size, first = size;
+    int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
     if (rc != MPI_SUCCESS)
         return ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Allreduce");
-    if (first == par->size) return EBM_OK;
+    if (first == size) return EBM_OK;
     int status = (int)local;
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", ebm_error_message());
-    rc = MPI_Bcast(&status, 1, MPI_INT, first, par->world);
-    if (rc == MPI_SUCCESS) rc = MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, par->world);
+    rc = MPI_Bcast(&status, 1, MPI_INT, first, comm);
+    if (rc == MPI_SUCCESS) rc = MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm);
     if (rc != MPI_SUCCESS)
         return ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Bcast");
     ebm_error_adopt(msg);
     return (ebm_status)status;
+}
+
+ebm_status ebm_par_agree(const struct ebm_par *par, ebm_status local)
+{
+    return ebm_comm_agree(par->world, local);
 }

@@ -14,7 +14,7 @@
 # "# 0 passed, 0 failed, 1 skipped" and exits 0. The daemons it started are
 # stopped at exit by the PIDs in their pid files; an already running munged
 # is used and left alone. Set EBM_SLURM_KEEP=1 to keep the run directory.
-# Takes about 30 to 60 s (two 2-rank training runs of several seconds each
+# Takes 30 to 60 s on 2 cores (2-rank training runs of a few seconds each
 # plus the requeue delay of AuthInfo=cred_expire=5).
 set -u
 
@@ -270,7 +270,7 @@ report "reference: jobs/train.sbatch without SLURM trains $EPOCHS epochs on 2 ra
 job_field() { scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 jobid=$(sbatch --parsable -J ebm-slurm-test -n 2 --overcommit --time=10 \
-        -o "$T/job-%j.out" --export=ALL,EBM_RUN_DIR="$T/B",EBM="$EBM" \
+        -o "$T/job-%j.out" --export="ALL,EBM_RUN_DIR=$T/B,EBM=$EBM" \
         jobs/train.sbatch "$T/train.ini" 2>"$T/sbatch.err")
 jobid=${jobid%%;*}
 if [ -z "$jobid" ]; then
@@ -357,13 +357,49 @@ report "metrics.jsonl of the requeued job logs each epoch once" "$why"
 
 [ "$failed" -eq 0 ] || { diag "$JOB_OUT" 30; diag "$T/slurmctld.log" 10; diag "$T/slurmd.log" 10; }
 
+# ---- a plain scancel (SIGTERM) checkpoints but must not requeue ----------------------------
+# SLURM accepts `scontrol requeue` even for a job being cancelled, so a script
+# that requeued on every exit 3 would turn each scancel into a requeue.
+
+cid=$(sbatch --parsable -J ebm-slurm-cancel -n 2 --overcommit --time=10 \
+      -o "$T/cancel-%j.out" --export="ALL,EBM_RUN_DIR=$T/C,EBM=$EBM" \
+      jobs/train.sbatch "$T/train.ini" 2>"$T/sbatch.err")
+cid=${cid%%;*}
+[ -n "$cid" ] && jobs_submitted+=("$cid")
+CANCEL_OUT=$T/cancel-$cid.out
+why="" cancelled=0
+for ((i = 0; i < 600 && ${#cid} > 0; i++)); do
+    st=$(job_field "$cid" JobState)
+    if [ "$st" = RUNNING ] && compgen -G "$T/C/ckpt-e*.h5" >/dev/null; then
+        scancel "$cid" && cancelled=1
+        break
+    fi
+    sleep 0.1
+done
+[ "$cancelled" = 1 ] || why+="could not scancel a running job with a checkpoint (state ${st:-unknown})"$'\n'
+# The batch shell gets KillWait (30 s) to finish; it logs its decision.
+for ((i = 0; i < 300 && cancelled == 1; i++)); do
+    grep -q 'not requeueing\|requeueing job\|failed with status\|finished' "$CANCEL_OUT" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.5
+# That line is logged only when ebm exited 3, i.e. after a checkpoint.
+grep -q 'stopped with a checkpoint after SIGTERM.*not requeueing' "$CANCEL_OUT" 2>/dev/null ||
+    why+="no 'stopped with a checkpoint after SIGTERM ... not requeueing' line"$'\n'
+grep -q 'requeueing job' "$CANCEL_OUT" 2>/dev/null && why+="the batch shell requeued the cancelled job"$'\n'
+st=$(job_field "$cid" JobState) r=$(job_field "$cid" Restarts)
+[ "$st" = CANCELLED ] || why+="JobState=${st:-unknown}, expected CANCELLED"$'\n'
+[ "${r:-x}" = 0 ] || why+="Restarts=${r:-?}, expected 0"$'\n'
+report "plain scancel: the ranks checkpoint and the job is not requeued" "${why%$'\n'}"
+[ -z "$why" ] || diag "$CANCEL_OUT" 15
+
 # ---- eval.sbatch and the dbn-pipeline stub ---------------------------------------------
 
 CK=$T/B/$FINAL
 [ -f "$CK" ] || CK=$T/A/$FINAL
 rc=0
 sbatch --wait -J ebm-slurm-eval -n 2 --overcommit --time=5 -o "$T/eval-%j.out" \
-    --export=ALL,EBM="$EBM" jobs/eval.sbatch "$CK" --data "$T/d.h5" --exact --json \
+    --export="ALL,EBM=$EBM" jobs/eval.sbatch "$CK" --data "$T/d.h5" --exact --json \
     >"$T/eval.sbatch.out" 2>&1 || rc=$?
 eval_out=$(ls "$T"/eval-*.out 2>/dev/null | head -1)
 why=""
