@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include "ebm/cmd.h"
+#include "ebm/stop.h"
 
 static const char usage[] =
     "usage: ebm <command> [options]      (run under mpirun or srun for several ranks)\n"
@@ -35,6 +36,9 @@ static const struct command commands[] = {
 
 int main(int argc, char **argv)
 {
+    /* A batch system may warn a job while MPI is still starting: the stop
+     * handlers must be in place before that, or the signal kills the rank. */
+    if (argc > 1 && strcmp(argv[1], "train") == 0) ebm_stop_install();
     MPI_Init(&argc, &argv);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors reach the user as one line of ours */
     int rank = 0, code = 2;

@@ -124,21 +124,21 @@ static ebm_status prepare_run_dir(const struct ebm_config *cfg, const char *resu
     return EBM_OK;
 }
 
-/* Rank 0, starting at `epoch` (0 when fresh): a run directory with newer
+/* Rank 0, starting fresh or from `resumed`: a run directory with newer
  * checkpoints belongs to a run this one would silently fork from (and a
  * later --resume auto would jump back to); metrics past `epoch` (from a run
  * that died before its next checkpoint) will be redone. */
-static ebm_status check_resume_point(const struct ebm_config *cfg, int epoch, int64_t step,
-                                     int64_t steps_per_epoch)
+static ebm_status check_resume_point(const struct ebm_config *cfg, const char *resumed, int epoch)
 {
-    char latest[EBM_PATH_MAX + 64], here[64];
+    char latest[EBM_PATH_MAX + 64];
     EBM_TRY(ebm_trainer_latest_checkpoint(cfg->output.dir, latest, sizeof latest));
-    ebm_checkpoint_name(here, sizeof here, epoch, step, steps_per_epoch);
-    const char *name = strrchr(latest, '/');
-    if (name && ebm_checkpoint_key(name + 1) > ebm_checkpoint_key(here))
-        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s holds %s, newer than the point being "
-                        "resumed (%s); resume from it, or choose another dir", cfg->output.dir,
-                        name + 1, here);
+    const char *name = strrchr(latest, '/'), *here = strrchr(resumed, '/');
+    here = here ? here + 1 : resumed;
+    int64_t here_key = resumed[0] ? ebm_checkpoint_key(here) : -1;
+    if (name && ebm_checkpoint_key(name + 1) > here_key)
+        return EBM_FAIL(EBM_ERR_INPUT, "[output] dir %s holds %s, newer than %s; resume from "
+                        "it, or choose another dir", cfg->output.dir, name + 1,
+                        resumed[0] ? here : "a fresh start");
     char metrics[EBM_PATH_MAX + 32];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", cfg->output.dir);
     return ebm_metrics_truncate(metrics, epoch);
@@ -198,9 +198,11 @@ static ebm_status train(const struct train_args *a)
     struct ebm_trainer tr;
     st = ebm_trainer_init(&tr, &cfg, &par);
     if (st == EBM_OK && resume_path[0]) st = ebm_trainer_load(&tr, resume_path);
-    if (st == EBM_OK && tr.epoch > cfg.train.epochs)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s is at epoch %d, past [train] epochs = %d", resume_path,
-                      tr.epoch, cfg.train.epochs);
+    int past = tr.epoch > cfg.train.epochs ||
+               (tr.epoch == cfg.train.epochs && tr.step > (int64_t)tr.epoch * tr.steps_per_epoch);
+    if (st == EBM_OK && past)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s is past [train] epochs = %d (epoch %d, step %lld)",
+                      resume_path, cfg.train.epochs, tr.epoch, (long long)tr.step);
     if (st == EBM_OK && tr.epoch == cfg.train.epochs) {
         /* A requeued job whose work is already done: nothing to train. */
         if (par.rank == 0)
@@ -209,8 +211,7 @@ static ebm_status train(const struct train_args *a)
         ebm_par_free(&par);
         return EBM_OK;
     }
-    if (st == EBM_OK && par.rank == 0)
-        st = check_resume_point(&cfg, tr.epoch, tr.step, tr.steps_per_epoch);
+    if (st == EBM_OK && par.rank == 0) st = check_resume_point(&cfg, resume_path, tr.epoch);
     if (st == EBM_OK && par.rank == 0) {
         print_header(&tr, resume_path);
         st = write_config_copy(&cfg);

@@ -350,9 +350,11 @@ static ebm_status read_rows(struct ebm_ckpt *ck, const char *name, hid_t type, v
     if (dset < 0) return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint has no tensor %s", ck->path, name);
     hid_t space = H5Dget_space(dset);
     hsize_t start[2] = { (hsize_t)first, 0 }, count[2] = { (hsize_t)n_rows, (hsize_t)row_len };
-    hid_t mem = H5Screate_simple(ndim, ndim == 1 ? &count[1] : count, NULL);
+    /* A rank with nothing to read still takes part, selecting nothing. */
+    hsize_t one[2] = { 1, (hsize_t)row_len };
+    hid_t mem = H5Screate_simple(ndim, ndim == 1 ? &count[1] : (n_rows > 0 ? count : one), NULL);
     herr_t rc = space < 0 || mem < 0 ? -1 : 0;
-    if (rc >= 0 && ndim == 2)
+    if (rc >= 0 && ndim == 2 && n_rows > 0)
         rc = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
     if (rc >= 0 && n_rows == 0) {
         rc = H5Sselect_none(space);

@@ -14,6 +14,7 @@
 
 #include "ebm/metrics.h"
 #include "ebm/png.h"
+#include "ebm/stop.h"
 
 static double now(void)
 {
@@ -41,9 +42,8 @@ static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
     fflush(stdout);
 }
 
-/* Rank 0: removes all but the newest `keep` checkpoints up to `newest`
- * (newer ones, from a run that was resumed from an older checkpoint, are
- * refused by ebm train before it gets here). */
+/* Rank 0: removes all but the newest `keep` checkpoints up to `newest`,
+ * and any past it. */
 static void rotate_checkpoints(const char *dir, int keep, int64_t newest)
 {
     DIR *d = opendir(dir);
@@ -58,7 +58,10 @@ static void rotate_checkpoints(const char *dir, int keep, int64_t newest)
             if (other > key && other <= newest) newer++;
         }
         if (d2) closedir(d2);
-        if (newer >= keep) {
+        /* Keys above the one just written can only be left by an elastic
+         * restart from a stop (ebm train refuses any other fork): that run
+         * has moved on from them. */
+        if (newer >= keep || key > newest) {
             char path[2048];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             unlink(path);
@@ -250,17 +253,24 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
                             "parameters); lower [train] lr (now %g)", tr->epoch, cfg->train.lr);
         struct ebm_epoch_metrics m;
         EBM_TRY(ebm_trainer_evaluate(tr, &m));
-        /* A stop request leaves no time for AIS: the checkpoint comes first. */
-        if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0 &&
-            !tr->stop_agreed)
-            EBM_TRY(ebm_trainer_estimate_log_prob(tr, &m));
         double t2 = now();
         tr->time.io += t2 - t1;
+        /* A request that came during the epoch's last step or its metrics
+         * is honoured now: the checkpoint comes first, and no AIS follows. */
+        int any = ebm_stop_requested(), all_any = any;
+        MPI_Allreduce(&any, &all_any, 1, MPI_INT, MPI_MAX, tr->par->world);
+        tr->stop_agreed = tr->stop_agreed || all_any;
         int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs ||
                   tr->stop_agreed;
         if (due) {
             EBM_TRY(checkpoint(tr));
             tr->time.checkpoint += now() - t2;
+        }
+        if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0 &&
+            !tr->stop_agreed) {
+            double t3 = now();
+            EBM_TRY(ebm_trainer_estimate_log_prob(tr, &m));
+            tr->time.io += now() - t3;
         }
         double elapsed = now() - start;
         double per_epoch = elapsed / (tr->epoch - first_epoch);

@@ -157,7 +157,9 @@ static ebm_status load_chains(struct ebm_trainer *tr, struct ebm_ckpt *ck, int64
     int64_t first = (int64_t)tr->par->rank * tr->C;
     int64_t have = saved_rows - first;
     have = have < 0 ? 0 : (have > tr->C ? tr->C : have);
-    if (have > 0) EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains, first, have, tr->V));
+    /* Every rank makes the read (collective metadata), some of zero rows. */
+    EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains, have > 0 ? first : 0, have,
+                                   tr->V));
     for (int64_t r = have; r < tr->C; r++) {
         struct ebm_rng rng;
         ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)(first + r), EBM_RNG_ELASTIC_CHAINS);
@@ -214,10 +216,15 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     tr->epoch = (int)epoch;
     if (tr->chains) EBM_TRY(load_chains(tr, ck, ranks * chains_per_rank));
     note_blas_change(tr, ck);
-    /* Ranks beyond the saved ones start their streams afresh. */
-    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->par->rank, 0, 0 };
-    if (tr->par->rank < ranks)
-        EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, tr->par->rank, 1, RNG_FIELDS));
+    /* Ranks beyond the saved ones start their streams far past any block an
+     * earlier layout's rank of that number can have used by this step (a
+     * step draws fewer than 2^24 blocks per stream), so a P -> Q -> P
+     * sequence never replays random numbers. */
+    int saved = tr->par->rank < ranks;
+    uint64_t fresh = ((uint64_t)tr->step + 1) << 24;
+    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->par->rank, fresh, fresh };
+    EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, saved ? tr->par->rank : 0, saved ? 1 : 0,
+                                   RNG_FIELDS));
     if (rng[0] != tr->cfg.train.seed)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint was trained with [train] seed = %llu, not "
                         "%llu; a resume continues the same random streams, so keep the seed",
@@ -228,8 +235,13 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     int64_t begin = (int64_t)tr->epoch * tr->steps_per_epoch;
     if (elastic) {
         /* Another layout has other batches per epoch: the interrupted epoch
-         * (if any) starts over, with the parameters as they were. */
-        int mid = tr->step != begin;
+         * (if any) starts over, with the parameters as they were. The
+         * saved layout's steps per epoch tell whether it was interrupted. */
+        int64_t saved_batch = 0, n_rows = tr->data.n_total;
+        if (ebm_ckpt_read_attr_i64(ck, "/train", "batch_size", &saved_batch) != EBM_OK)
+            ebm_error_clear();
+        int64_t saved_spe = saved_batch > 0 ? (n_rows / ranks) / saved_batch : 0;
+        int mid = saved_spe > 0 && tr->step != (int64_t)tr->epoch * saved_spe;
         snprintf(tr->resume_note, sizeof tr->resume_note,
                  "elastic resume of %s: written by %lld ranks, continuing on %d; parameters, "
                  "momentum and offsets are exact, chains redistributed (%lld saved, %lld "

@@ -668,6 +668,19 @@ ebm2 train "$BASE" --set output.dir="$T/s-stop" "${LONG[@]}" --resume auto
 same_tensors "stopped then resumed run is bit-identical to an uninterrupted one" \
     "$T/s-straight/ckpt-e003000.h5" "$T/s-stop/ckpt-e003000.h5"
 
+# Elastic restart from a stop: a 2-rank run stopped by SIGUSR1 continues on 1 rank.
+OMPI_MCA_mpi_yield_when_idle=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 \
+    "$EBM" train "$BASE" --set output.dir="$T/s-el" "${LONG[@]}" >"$T/out" 2>"$T/err" &
+launcher=$!
+for _ in $(seq 400); do [ "$(grep -c '' "$T/s-el/metrics.jsonl" 2>/dev/null)" -ge 5 ] && break; sleep 0.05; done
+one=$(pgrep -P "$launcher" | head -1)
+[ -n "$one" ] && kill -USR1 "$one"
+wait "$launcher"; stop_rc=$?
+ebm train "$BASE" --set output.dir="$T/s-el" --set train.epochs=3000 --set train.monitor=0 --resume auto
+report "a run stopped on 2 ranks resumes on 1 (elastic) and finishes" \
+    "$([ "$stop_rc" -eq 3 ] || echo "stop: exit status $stop_rc"; [ "$rc" -eq 0 ] || echo "resume: exit status $rc"
+       grep -q 'elastic resume' "$T/err" || echo "no elastic note"; [ -f "$T/s-el/ckpt-e003000.h5" ] || echo "no final checkpoint")"
+
 # kill -9 while a checkpoint is half written: the previous one stays intact.
 ebm train "$BASE" --set output.dir="$T/k"
 before=$(snap "$T/k")
