@@ -120,26 +120,8 @@ run_ok() {
 
 # ---- data ----------------------------------------------------------------
 
-# idx FILE DIMS... < bytes as printf escapes on stdin: an unsigned-byte IDX file.
-be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
-idx() {
-    local file=$1 d
-    shift
-    { printf '\000\000\010'; printf "\\$(printf %03o $#)"
-      for d in "$@"; do be32 "$d"; done
-      printf "$(cat)"; } >"$file"
-}
-# pixels N D: N rows of D bytes, a fixed pattern of 0 and 255.
-pixels() {
-    local r c s=''
-    for ((r = 0; r < $1; r++)); do
-        for ((c = 0; c < $2; c++)); do
-            if (((r * 7 + c * 5) % 3 == 0)); then s+='\377'; else s+='\000'; fi
-        done
-    done
-    printf '%s' "$s"
-}
-labels() { local r s=''; for ((r = 0; r < $1; r++)); do s+="\\$(printf %03o $((r % 10)))"; done; printf '%s' "$s"; }
+# shellcheck source=tests/lib/idx.sh
+. "$(dirname "$0")/../lib/idx.sh"
 
 pixels 64 16 | idx "$T/img16.idx" 64 4 4
 pixels 64 25 | idx "$T/img25.idx" 64 5 5

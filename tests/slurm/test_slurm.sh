@@ -203,24 +203,9 @@ echo "# cluster up on 127.0.0.1:$port ($hw), SLURM_CONF=$SLURM_CONF"
 
 # ---- data and config ---------------------------------------------------------------
 
-# As tests/cli/test_cli.sh: an IDX file written with printf, converted by ebm.
-be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
-idx() {
-    local file=$1 d
-    shift
-    { printf '\000\000\010'; printf "\\$(printf %03o $#)"
-      for d in "$@"; do be32 "$d"; done
-      printf "$(cat)"; } >"$file"
-}
-pixels() {
-    local r c s=''
-    for ((r = 0; r < $1; r++)); do
-        for ((c = 0; c < $2; c++)); do
-            if (((r * 7 + c * 5) % 3 == 0)); then s+='\377'; else s+='\000'; fi
-        done
-    done
-    printf '%s' "$s"
-}
+# An IDX file written with printf, converted by ebm.
+# shellcheck source=tests/lib/idx.sh
+. "$ROOT/tests/lib/idx.sh"
 pixels 512 16 | idx "$T/img.idx" 512 4 4
 "$EBM" convert idx --images "$T/img.idx" --split train --out "$T/d.h5" >"$T/convert.out" 2>&1 &&
     "$EBM" convert idx --images "$T/img.idx" --split test --out "$T/d.h5" >>"$T/convert.out" 2>&1
