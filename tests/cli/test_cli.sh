@@ -122,6 +122,8 @@ run_ok() {
 
 # shellcheck source=tests/lib/idx.sh
 . "$(dirname "$0")/../lib/idx.sh"
+# shellcheck source=tests/lib/h5cmp.sh
+. "$(dirname "$0")/../lib/h5cmp.sh"
 
 pixels 64 16 | idx "$T/img16.idx" 64 4 4
 pixels 64 25 | idx "$T/img25.idx" 64 5 5
@@ -395,20 +397,9 @@ expect_error2 "batch_size above a 2-rank shard names batch_size" "batch_size"
 # different shape fails too. (h5diff is not used: it exits 0 on objects it
 # finds "not comparable", e.g. of different shapes.) /model/W must be 16 x 8.
 same_tensors() {
-    local name=$1 a=$2 b=$3 why="" t
-    for t in /model/W /model/vbias /model/hbias /optim/velocity/W /optim/visible_offset \
-             /optim/hidden_offset /train/chains /train/rng; do
-        rm -f "$T/ta.bin" "$T/tb.bin"
-        if ! h5dump -d "$t" -b LE -o "$T/ta.bin" "$a" >/dev/null 2>&1 || [ ! -s "$T/ta.bin" ]; then
-            why+="h5dump of $t in $a failed"$'\n'
-        elif ! h5dump -d "$t" -b LE -o "$T/tb.bin" "$b" >/dev/null 2>&1 || [ ! -s "$T/tb.bin" ]; then
-            why+="h5dump of $t in $b failed"$'\n'
-        elif ! cmp -s "$T/ta.bin" "$T/tb.bin"; then
-            why+="$t differs"$'\n'
-        elif [ "$t" = /model/W ] && [ "$(stat -c %s "$T/ta.bin")" -ne $((16 * 8 * 4)) ]; then
-            why+="/model/W dump is not 16 x 8 float32"$'\n'
-        fi
-    done
+    local name=$1 a=$2 b=$3 why
+    why=$(tensor_diffs "$a" "$b" /model/W /model/vbias /model/hbias /optim/velocity/W \
+          /optim/visible_offset /optim/hidden_offset /train/chains /train/rng)
     rc=0
     : >"$T/err"
     : >"$T/out"

@@ -206,6 +206,8 @@ echo "# cluster up on 127.0.0.1:$port ($hw), SLURM_CONF=$SLURM_CONF"
 # An IDX file written with printf, converted by ebm.
 # shellcheck source=tests/lib/idx.sh
 . "$ROOT/tests/lib/idx.sh"
+# shellcheck source=tests/lib/h5cmp.sh
+. "$ROOT/tests/lib/h5cmp.sh"
 pixels 512 16 | idx "$T/img.idx" 512 4 4
 "$EBM" convert idx --images "$T/img.idx" --split train --out "$T/d.h5" >"$T/convert.out" 2>&1 &&
     "$EBM" convert idx --images "$T/img.idx" --split test --out "$T/d.h5" >>"$T/convert.out" 2>&1
@@ -320,19 +322,7 @@ why=""
 grep -q 'train.sbatch: .* finished' "$JOB_OUT" 2>/dev/null || why+="no 'finished' line"$'\n'
 report "the requeued job completed all $EPOCHS epochs" "${why%$'\n'}"
 
-why=""
-for t in /model/W /model/vbias /model/hbias; do
-    rm -f "$T/ta.bin" "$T/tb.bin"
-    if ! h5dump -d "$t" -b LE -o "$T/ta.bin" "$T/A/$FINAL" >/dev/null 2>&1 || [ ! -s "$T/ta.bin" ]; then
-        why+="h5dump of $t in the reference failed"$'\n'
-    elif ! h5dump -d "$t" -b LE -o "$T/tb.bin" "$T/B/$FINAL" >/dev/null 2>&1 || [ ! -s "$T/tb.bin" ]; then
-        why+="h5dump of $t in the job's checkpoint failed"$'\n'
-    elif ! cmp -s "$T/ta.bin" "$T/tb.bin"; then
-        why+="$t differs from the uninterrupted run"$'\n'
-    elif [ "$t" = /model/W ] && [ "$(stat -c %s "$T/ta.bin")" -ne $((16 * 8 * 4)) ]; then
-        why+="/model/W dump is not 16 x 8 float32"$'\n'
-    fi
-done
+why=$(tensor_diffs "$T/A/$FINAL" "$T/B/$FINAL" /model/W /model/vbias /model/hbias)
 report "interrupted + requeued job ends bit-identical to the uninterrupted run (/model/W, vbias, hbias)" "${why%$'\n'}"
 
 why=""
