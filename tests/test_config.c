@@ -185,7 +185,7 @@ static void test_config_error_bad_enum(void **state)
 {
     expect_load_error("[data]\nbinarize = random\n",
                       "t.ini:2: [data] binarize: 'random' is not one of: stochastic, threshold, none");
-    expect_load_error("[model]\ntype = dbn\n", "t.ini:2: [model] type: 'dbn' is not one of: rbm");
+    expect_load_error("[model]\ntype = dbm\n", "t.ini:2: [model] type: 'dbm' is not one of: rbm, dbn");
 }
 
 static void test_config_error_bad_bool(void **state)
@@ -351,6 +351,32 @@ static void test_config_validate_cross_field(void **state)
     ebm_config_defaults(&c);
     snprintf(c.data.valid_split, sizeof c.data.valid_split, "train");
     expect_invalid(&c, "data.valid_split", "data.split");
+
+    /* dbn: the stack, its groups and what only rbm can do */
+    ebm_config_defaults(&c);
+    snprintf(c.model.type, sizeof c.model.type, "dbn");
+    expect_invalid(&c, "model.type = dbn needs model.layers", NULL);
+    snprintf(c.model.layers, sizeof c.model.layers, "784,500");
+    expect_invalid(&c, "at least three sizes", NULL);
+    snprintf(c.model.layers, sizeof c.model.layers, "784,,500");
+    expect_invalid(&c, "model.layers: '784,,500': expected comma-separated", NULL);
+    snprintf(c.model.layers, sizeof c.model.layers, "784,500,0");
+    expect_invalid(&c, "model.layers", "[1, 1000000]");
+    snprintf(c.model.layers, sizeof c.model.layers, "784, 500 ,2000");
+    ebm_error_clear();
+    assert_int_equal(ebm_config_validate(&c), EBM_OK);
+    snprintf(c.pipeline.groups, sizeof c.pipeline.groups, "1,2,3");
+    expect_invalid(&c, "pipeline.groups = '1,2,3' has 3 entries", "2 RBMs");
+    snprintf(c.pipeline.groups, sizeof c.pipeline.groups, "1;2");
+    expect_invalid(&c, "pipeline.groups: '1;2'", "(or auto)");
+    snprintf(c.pipeline.groups, sizeof c.pipeline.groups, "auto");
+    c.pipeline.warmup_epochs = c.train.epochs;
+    expect_invalid(&c, "pipeline.warmup_epochs", "greedy");
+    c.pipeline.mode = EBM_PIPELINE_GREEDY;
+    ebm_error_clear();
+    assert_int_equal(ebm_config_validate(&c), EBM_OK);
+    c.train.eval_every = 1;
+    expect_invalid(&c, "train.eval_every is for rbm", NULL);
 
     /* fields set directly (not parsed) get the same per-key checks */
     ebm_config_defaults(&c);

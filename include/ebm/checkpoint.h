@@ -36,6 +36,10 @@ void ebm_ckpt_close(struct ebm_ckpt *ck);
 /* A tensor identical on every rank: rank 0 writes it. dims has ndim entries. */
 ebm_status ebm_ckpt_write_f32(struct ebm_ckpt *ck, const char *name, const float *data,
                               int ndim, const int64_t *dims);
+/* The same, written by rank `writer` alone (the ranks that hold it may not
+ * include rank 0); the others pass any pointer. */
+ebm_status ebm_ckpt_write_f32_from(struct ebm_ckpt *ck, const char *name, const float *data,
+                                   int ndim, const int64_t *dims, int writer);
 /* Rows that each rank holds a slice of, stacked in rank order into
  * [sum of rows, row_len]; uint64 variant for RNG states. */
 ebm_status ebm_ckpt_write_rows_f32(struct ebm_ckpt *ck, const char *name, const float *rows,
@@ -51,6 +55,9 @@ ebm_status ebm_ckpt_attr_i64(struct ebm_ckpt *ck, const char *object, const char
  * EBM_ERR_INPUT naming the file, tensor and both shapes. */
 ebm_status ebm_ckpt_read_f32(struct ebm_ckpt *ck, const char *name, float *data, int ndim,
                              const int64_t *dims);
+/* The same, where only ranks with mine != 0 read (the call stays collective). */
+ebm_status ebm_ckpt_read_f32_part(struct ebm_ckpt *ck, const char *name, float *data, int ndim,
+                                  const int64_t *dims, int mine);
 /* Reads rows [first, first + n_rows) of a [N, row_len] tensor. */
 ebm_status ebm_ckpt_read_rows_f32(struct ebm_ckpt *ck, const char *name, float *rows,
                                   int64_t first, int64_t n_rows, int64_t row_len);

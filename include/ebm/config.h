@@ -17,6 +17,9 @@
 
 enum ebm_binarize { EBM_BINARIZE_STOCHASTIC, EBM_BINARIZE_THRESHOLD, EBM_BINARIZE_NONE };
 enum ebm_lr_schedule { EBM_LR_CONSTANT, EBM_LR_LINEAR, EBM_LR_EXP };
+enum ebm_pipeline_mode { EBM_PIPELINE_GREEDY, EBM_PIPELINE_OVERLAPPED };
+enum ebm_pipeline_feed { EBM_FEED_PROBABILITIES, EBM_FEED_SAMPLES };
+#define EBM_MAX_LAYERS 16 /* sizes in model.layers, the data's included */
 
 struct ebm_config {
     char source[EBM_PATH_MAX];        /* file the config came from, for messages */
@@ -28,9 +31,9 @@ struct ebm_config {
         int64_t max_examples;         /* use only the first N training rows; 0 = all */
     } data;
     struct {
-        char type[EBM_NAME_MAX];      /* rbm (dbn, dbm, bm later) */
+        char type[EBM_NAME_MAX];      /* rbm | dbn */
         int hidden;                   /* RBM hidden units */
-        char layers[256];             /* comma list of layer sizes for stacks */
+        char layers[256];             /* dbn: comma list of layer sizes, data first */
     } model;
     struct {
         int epochs;
@@ -53,6 +56,15 @@ struct ebm_config {
         int eval_ais_runs;
         int eval_ais_betas;
     } train;
+    struct {                          /* dbn training (docs/dbn.md) */
+        char groups[256];             /* "auto" or ranks per stage, e.g. "1,1,2" */
+        enum ebm_pipeline_mode mode;  /* greedy | overlapped */
+        enum ebm_pipeline_feed feed;  /* what stage l passes up: p(h) or samples of it */
+        int warmup_epochs;            /* overlapped: epochs of stage l-1 before stage l starts */
+        int refresh_steps;            /* overlapped: steps between refreshes of the feature weights */
+        int finish_epochs;            /* overlapped: epochs on final features after l-1 ends */
+        int queue_depth;              /* batches in flight per link (back-pressure bound) */
+    } pipeline;
     struct {
         char dir[EBM_PATH_MAX];       /* run directory */
     } output;
@@ -74,6 +86,9 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg);
 size_t ebm_config_format(const struct ebm_config *cfg, char *buf, size_t len);
 /* Prints every key with its default, range and meaning (for docs and --help). */
 void ebm_config_print_reference(FILE *out);
+/* Parses a comma list of positive integers ("784,500,500") into out[max];
+ * the count goes to n. false (with why set) on bad syntax or too many. */
+bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, size_t whylen);
 ebm_status ebm_config_bcast(struct ebm_config *cfg, int root, MPI_Comm comm);
 
 #endif

@@ -51,6 +51,8 @@ struct ebm_trainer {
     struct ebm_timing total;    /* summed over the epochs of this run */
     char checkpoint_path[2048]; /* the newest checkpoint this run wrote */
     char resume_note[2048];     /* set by ebm_trainer_load when worth telling */
+    int fed;                    /* batches arrive through ebm_trainer_load_rows (a DBN
+                                   stage); data.x then holds the epoch's monitor rows */
 };
 
 /* Collective. Reads this rank's shard and allocates everything the loop
@@ -59,12 +61,29 @@ struct ebm_trainer {
 ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg,
                             const struct ebm_par *par);
 void ebm_trainer_free(struct ebm_trainer *tr);
+/* Collective. A trainer whose batches come from elsewhere (a DBN stage fed
+ * by the stage below): V inputs per row, steps_per_epoch batches per epoch,
+ * and the inputs' marginals (V) for the visible biases and centring offset.
+ * The first rows of each epoch are kept for the epoch metrics. */
+ebm_status ebm_trainer_init_fed(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                                const struct ebm_par *par, int V, int64_t steps_per_epoch,
+                                const float *visible_marginals);
 
 /* One update on the next batch of the current epoch's order (step index
- * within the epoch = step % steps_per_epoch). */
+ * within the epoch = step % steps_per_epoch): load_batch, then update. */
 ebm_status ebm_trainer_step(struct ebm_trainer *tr);
 /* Starts a new epoch: shuffles this rank's shard with the epoch's stream. */
 void ebm_trainer_begin_epoch(struct ebm_trainer *tr);
+/* The shard order for the epoch numbered epoch_key (begin_epoch uses
+ * tr->epoch; a DBN stage feeding the next keeps counting past its own). */
+void ebm_trainer_shuffle(struct ebm_trainer *tr, int64_t epoch_key);
+/* v_batch from batch `index` of the current order, binarised per [data]
+ * binarize with this rank's stream. */
+void ebm_trainer_load_batch(struct ebm_trainer *tr, int64_t index);
+/* v_batch from B rows x (B, V) in [0, 1], binarised the same way. */
+void ebm_trainer_load_rows(struct ebm_trainer *tr, const float *x);
+/* Statistics on v_batch, the one allreduce, the update: step += 1. */
+ebm_status ebm_trainer_update(struct ebm_trainer *tr);
 /* Trains until cfg.train.epochs, with metrics and checkpoints. When a rank
  * is asked to stop (ebm/stop.h), every rank finishes the same step, a
  * checkpoint is written and EBM_ERR_STOPPED is returned. */
@@ -96,6 +115,9 @@ void ebm_checkpoint_name(char *buf, size_t len, int epoch, int64_t step, int64_t
 /* An order key of a checkpoint name (larger is newer), or -1 when the name
  * is not a checkpoint's. */
 int64_t ebm_checkpoint_key(const char *name);
+/* Rank 0: removes all but the newest `keep` checkpoints up to key `newest`,
+ * and any past it. */
+void ebm_checkpoint_rotate(const char *dir, int keep, int64_t newest);
 /* The newest complete checkpoint in dir into path, or "" when none. */
 ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len);
 

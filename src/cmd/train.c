@@ -9,6 +9,7 @@
 
 #include "ebm/cmd.h"
 #include "ebm/config.h"
+#include "ebm/dbn_train.h"
 #include "ebm/kernels.h"
 #include "ebm/metrics.h"
 #include "ebm/par.h"
@@ -178,6 +179,73 @@ static ebm_status write_config_copy(const struct ebm_config *cfg)
     return EBM_OK;
 }
 
+static void print_dbn_header(const struct ebm_dbn_trainer *d, const char *resume_path)
+{
+    const char *advice = ebm_blas_core_advice();
+    if (advice) fprintf(stderr, "ebm: note: %s\n", advice);
+    const struct ebm_config *c = &d->cfg;
+    const struct ebm_pipeline_plan *p = &d->plan;
+    printf("ebm train: dbn %s on %s (%lld rows), %d ranks, %s pipeline, batch %d per rank\n",
+           c->model.layers, c->data.path, (long long)d->n_rows, d->world->size,
+           c->pipeline.mode == EBM_PIPELINE_GREEDY ? "greedy" : "overlapped",
+           c->train.batch_size);
+    for (int l = 0; l < p->n_stages; l++)
+        printf("  stage %d: rbm %dx%d on ranks %d-%d, %lld steps/epoch, trains %d epochs on "
+               "pipeline epochs %d-%d%s\n", l, p->sizes[l], p->sizes[l + 1], p->group_first[l],
+               p->group_first[l] + p->group_size[l] - 1, (long long)p->steps_per_epoch[l],
+               p->train_epochs[l], p->start_tick[l] + 1, p->start_tick[l] + p->train_epochs[l],
+               p->run_epochs[l] > p->train_epochs[l] ? ", then feeds the next" : "");
+    if (resume_path[0]) printf("resuming from %s at pipeline epoch %d\n", resume_path, d->tick);
+    char text[8192];
+    ebm_config_format(c, text, sizeof text);
+    printf("--- effective config ---\n%s------------------------\n", text);
+    fflush(stdout);
+}
+
+static ebm_status write_config_copy(const struct ebm_config *cfg);
+
+/* model.type = dbn: the stack as a pipeline of stage groups. */
+static ebm_status train_dbn(const struct ebm_config *cfg, const struct ebm_par *par,
+                            const char *resume_path)
+{
+    struct ebm_dbn_trainer d;
+    ebm_status st = ebm_dbn_init(&d, cfg, par);
+    if (st == EBM_OK && resume_path[0]) st = ebm_dbn_load(&d, resume_path);
+    if (st == EBM_OK && d.tick == d.plan.ticks) {
+        if (par->rank == 0)
+            printf("nothing to do: %s is at pipeline epoch %d, the last\n", resume_path, d.tick);
+        ebm_dbn_free(&d);
+        return EBM_OK;
+    }
+    if (st == EBM_OK && par->rank == 0) st = check_resume_point(cfg, resume_path, d.tick);
+    if (st == EBM_OK && par->rank == 0) {
+        print_dbn_header(&d, resume_path);
+        st = write_config_copy(cfg);
+    }
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK) st = ebm_dbn_run(&d);
+    double times[EBM_MAX_STAGES][DBN_TIMES];
+    if (st == EBM_OK || st == EBM_ERR_STOPPED) {
+        ebm_status t = ebm_dbn_stage_times(&d, times);
+        if (st == EBM_OK) st = t;
+    }
+    if ((st == EBM_OK || st == EBM_ERR_STOPPED) && par->rank == 0) {
+        if (st == EBM_OK)
+            printf("done: %d pipeline epochs\n  checkpoint  %s\n  metrics     %s/metrics.jsonl\n",
+                   d.tick, d.checkpoint_path, cfg->output.dir);
+        printf("  seconds per stage (mean over its ranks):\n");
+        for (int l = 0; l < d.plan.n_stages; l++) {
+            double *t = times[l], sum = t[0] + t[1] + t[2] + t[3];
+            printf("    stage %d  busy %8.1f (%3.0f%%)  waiting for input %8.1f  blocked on "
+                   "output %8.1f  sync %8.1f\n", l, t[DBN_BUSY],
+                   sum > 0 ? 100 * t[DBN_BUSY] / sum : 0.0, t[DBN_WAITING], t[DBN_BLOCKED],
+                   t[DBN_SYNC]);
+        }
+    }
+    ebm_dbn_free(&d);
+    return st;
+}
+
 static ebm_status train(const struct train_args *a)
 {
     ebm_stop_install();
@@ -194,6 +262,11 @@ static ebm_status train(const struct train_args *a)
     EBM_TRY(ebm_config_bcast(&cfg, 0, par.world));
     EBM_MPI_TRY(MPI_Bcast(resume_path, sizeof resume_path, MPI_CHAR, 0, par.world));
     ebm_blas_set_threads(par.node_size);
+    if (!strcmp(cfg.model.type, "dbn")) {
+        st = train_dbn(&cfg, &par, resume_path);
+        ebm_par_free(&par);
+        return st;
+    }
 
     struct ebm_trainer tr;
     st = ebm_trainer_init(&tr, &cfg, &par);

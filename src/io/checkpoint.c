@@ -185,10 +185,13 @@ static ebm_status ensure_groups(struct ebm_ckpt *ck, const char *name, int is_gr
     return EBM_OK;
 }
 
+/* writer >= 0: that rank alone writes the whole tensor (the others hold the
+ * same values or none); writer < 0: every rank writes its rows. */
 static ebm_status write_rows_local(struct ebm_ckpt *ck, const char *name, hid_t type,
                              const void *rows, int64_t n_rows, int64_t row_len,
-                             int replicated)
+                             int writer)
 {
+    int replicated = writer >= 0;
     int64_t first = 0, total = n_rows;
     if (!replicated) {
         MPI_Exscan(&n_rows, &first, 1, MPI_INT64_T, MPI_SUM, ck->comm);
@@ -205,7 +208,7 @@ static ebm_status write_rows_local(struct ebm_ckpt *ck, const char *name, hid_t 
         return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dcreate");
     }
     hsize_t start[2] = { (hsize_t)first, 0 }, count[2] = { (hsize_t)n_rows, (hsize_t)row_len };
-    int mine = !replicated || ck->rank == 0;
+    int mine = !replicated || ck->rank == writer;
     hid_t mem = H5Screate_simple(2, count, NULL);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     herr_t rc = mem < 0 || dxpl < 0 ? -1 : H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
@@ -227,12 +230,13 @@ static ebm_status write_rows_local(struct ebm_ckpt *ck, const char *name, hid_t 
 }
 
 static ebm_status write_f32_local(struct ebm_ckpt *ck, const char *name, const float *data,
-                                  int ndim, const int64_t *dims)
+                                  int ndim, const int64_t *dims, int writer)
 {
     /* Stored with its real rank: written as rows, then the shape is what
      * the reader checks. One- and two-dimensional tensors cover the schema. */
     EBM_ASSERT(ndim == 1 || ndim == 2);
-    if (ndim == 2) return write_rows_local(ck, name, H5T_NATIVE_FLOAT, data, dims[0], dims[1], 1);
+    if (ndim == 2)
+        return write_rows_local(ck, name, H5T_NATIVE_FLOAT, data, dims[0], dims[1], writer);
     EBM_TRY(ensure_groups(ck, name, 0));
     hsize_t n = (hsize_t)dims[0];
     hid_t space = H5Screate_simple(1, &n, NULL);
@@ -241,7 +245,7 @@ static ebm_status write_f32_local(struct ebm_ckpt *ck, const char *name, const f
                             H5P_DEFAULT);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     herr_t rc = dset < 0 || dxpl < 0 ? -1 : H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    if (rc >= 0 && ck->rank != 0) rc = H5Sselect_none(space);
+    if (rc >= 0 && ck->rank != writer) rc = H5Sselect_none(space);
     if (rc >= 0) rc = H5Dwrite(dset, H5T_NATIVE_FLOAT, space, space, dxpl, data);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dset >= 0) H5Dclose(dset);
@@ -251,27 +255,33 @@ static ebm_status write_f32_local(struct ebm_ckpt *ck, const char *name, const f
 }
 
 static ebm_status write_rows(struct ebm_ckpt *ck, const char *name, hid_t type,
-                             const void *rows, int64_t n_rows, int64_t row_len, int replicated)
+                             const void *rows, int64_t n_rows, int64_t row_len, int writer)
 {
-    return agree(ck, write_rows_local(ck, name, type, rows, n_rows, row_len, replicated), name);
+    return agree(ck, write_rows_local(ck, name, type, rows, n_rows, row_len, writer), name);
 }
 
 ebm_status ebm_ckpt_write_f32(struct ebm_ckpt *ck, const char *name, const float *data,
                               int ndim, const int64_t *dims)
 {
-    return agree(ck, write_f32_local(ck, name, data, ndim, dims), name);
+    return agree(ck, write_f32_local(ck, name, data, ndim, dims, 0), name);
+}
+
+ebm_status ebm_ckpt_write_f32_from(struct ebm_ckpt *ck, const char *name, const float *data,
+                                   int ndim, const int64_t *dims, int writer)
+{
+    return agree(ck, write_f32_local(ck, name, data, ndim, dims, writer), name);
 }
 
 ebm_status ebm_ckpt_write_rows_f32(struct ebm_ckpt *ck, const char *name, const float *rows,
                                    int64_t n_rows, int64_t row_len)
 {
-    return write_rows(ck, name, H5T_NATIVE_FLOAT, rows, n_rows, row_len, 0);
+    return write_rows(ck, name, H5T_NATIVE_FLOAT, rows, n_rows, row_len, -1);
 }
 
 ebm_status ebm_ckpt_write_rows_u64(struct ebm_ckpt *ck, const char *name,
                                    const uint64_t *rows, int64_t n_rows, int64_t row_len)
 {
-    return write_rows(ck, name, H5T_NATIVE_UINT64, rows, n_rows, row_len, 0);
+    return write_rows(ck, name, H5T_NATIVE_UINT64, rows, n_rows, row_len, -1);
 }
 
 static ebm_status write_attr_local(struct ebm_ckpt *ck, const char *object, const char *name,
@@ -371,6 +381,12 @@ static ebm_status read_rows(struct ebm_ckpt *ck, const char *name, hid_t type, v
 ebm_status ebm_ckpt_read_f32(struct ebm_ckpt *ck, const char *name, float *data, int ndim,
                              const int64_t *dims)
 {
+    return ebm_ckpt_read_f32_part(ck, name, data, ndim, dims, 1);
+}
+
+ebm_status ebm_ckpt_read_f32_part(struct ebm_ckpt *ck, const char *name, float *data, int ndim,
+                                  const int64_t *dims, int mine)
+{
     int have_ndim;
     int64_t have[8];
     EBM_TRY(ebm_ckpt_shape(ck, name, &have_ndim, have));
@@ -384,6 +400,7 @@ ebm_status ebm_ckpt_read_f32(struct ebm_ckpt *ck, const char *name, float *data,
                         have_s, want_s);
     }
     EBM_ASSERT(ndim == 1 || ndim == 2);
+    if (!mine) return read_rows(ck, name, H5T_NATIVE_FLOAT, data, 0, 0, ndim == 2 ? dims[1] : dims[0], 2);
     return read_rows(ck, name, H5T_NATIVE_FLOAT, data, 0, ndim == 2 ? dims[0] : 1,
                      ndim == 2 ? dims[1] : dims[0], ndim);
 }

@@ -54,7 +54,15 @@ static const char *const schedule_names[] = {
     [EBM_LR_CONSTANT] = "constant", [EBM_LR_LINEAR] = "linear", [EBM_LR_EXP] = "exp",
     [EBM_LR_EXP + 1] = NULL,
 };
-static const char *const model_names[] = { "rbm", NULL };
+static const char *const model_names[] = { "rbm", "dbn", NULL };
+static const char *const mode_names[] = {
+    [EBM_PIPELINE_GREEDY] = "greedy", [EBM_PIPELINE_OVERLAPPED] = "overlapped",
+    [EBM_PIPELINE_OVERLAPPED + 1] = NULL,
+};
+static const char *const feed_names[] = {
+    [EBM_FEED_PROBABILITIES] = "probabilities", [EBM_FEED_SAMPLES] = "samples",
+    [EBM_FEED_SAMPLES + 1] = NULL,
+};
 
 static const struct key keys[] = {
     KEY(data, path, K_STRING, 0, 0, NONEMPTY, "data/mnist.h5", NULL,
@@ -68,11 +76,11 @@ static const struct key keys[] = {
     KEY(data, max_examples, K_INT64, 0, 0, NO_MAX, "0", NULL,
         "use only the first N training rows; 0 = all"),
     KEY(model, type, K_STRING, 0, 0, NONEMPTY, "rbm", model_names,
-        "model family (only rbm so far)"),
+        "model family: rbm, or dbn (a stack of RBMs trained as a pipeline)"),
     KEY(model, hidden, K_INT, 1, 1000000, 0, "500", NULL,
-        "hidden units of the RBM"),
+        "hidden units of the RBM (rbm only)"),
     KEY(model, layers, K_STRING, 0, 0, 0, "", NULL,
-        "comma-separated layer sizes for stacked models (not used by rbm)"),
+        "dbn: layer sizes from the data up, e.g. 784,500,500,2000 (not used by rbm)"),
     KEY(train, epochs, K_INT, 1, 999999, 0, "10", NULL,
         "passes over the training data"),
     KEY(train, batch_size, K_INT, 1, 1000000, 0, "100", NULL,
@@ -111,6 +119,20 @@ static const struct key keys[] = {
         "AIS runs of those estimates"),
     KEY(train, eval_ais_betas, K_INT, 15, 10000000, 0, "1000", NULL,
         "AIS intermediate distributions of those estimates"),
+    KEY(pipeline, groups, K_STRING, 0, 0, NONEMPTY, "auto", NULL,
+        "ranks per stage, e.g. 1,1,2, or auto: in proportion to each layer's FLOPs per sample"),
+    KEY(pipeline, mode, K_ENUM, 0, 0, 0, "overlapped", mode_names,
+        "greedy: stage l starts when l-1 ends; overlapped: after l-1's warmup_epochs"),
+    KEY(pipeline, feed, K_ENUM, 0, 0, 0, "probabilities", feed_names,
+        "stage l trains on p(h | v) of stage l-1, or on a Bernoulli sample of it"),
+    KEY(pipeline, warmup_epochs, K_INT, 1, 999999, 0, "2", NULL,
+        "overlapped: epochs of stage l-1 before stage l starts"),
+    KEY(pipeline, refresh_steps, K_INT, 1, 1000000, 0, "1", NULL,
+        "overlapped: stage l-1 steps between refreshes of the weights its features come from"),
+    KEY(pipeline, finish_epochs, K_INT, 0, 999999, 0, "2", NULL,
+        "overlapped: epochs stage l trains on final features after stage l-1 ends"),
+    KEY(pipeline, queue_depth, K_INT, 1, 1024, 0, "4", NULL,
+        "batches in flight per link between stages; bounds memory under back-pressure"),
     KEY(output, dir, K_STRING, 0, 0, NONEMPTY, "runs/default", NULL,
         "run directory: checkpoints, metrics, images"),
 };
@@ -566,6 +588,67 @@ ebm_status ebm_config_set(struct ebm_config *cfg, const char *assignment)
     return EBM_OK;
 }
 
+bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, size_t whylen)
+{
+    *n = 0;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ') p++;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 1000000) {
+            snprintf(why, whylen, "'%s': expected comma-separated integers in [1, 1000000]", text);
+            return false;
+        }
+        if (*n == max) {
+            snprintf(why, whylen, "'%s': more than %d entries", text, max);
+            return false;
+        }
+        out[(*n)++] = (int)v;
+        p = end;
+        while (*p == ' ') p++;
+        if (*p == '\0') return true;
+        if (*p++ != ',') {
+            snprintf(why, whylen, "'%s': expected comma-separated integers in [1, 1000000]", text);
+            return false;
+        }
+    }
+}
+
+static ebm_status validate_dbn(const struct ebm_config *cfg)
+{
+    int sizes[EBM_MAX_LAYERS], n, groups[EBM_MAX_LAYERS], ng;
+    char why[384];
+    if (!cfg->model.layers[0])
+        return EBM_FAIL(EBM_ERR_INPUT, "model.type = dbn needs model.layers, the layer sizes "
+                        "from the data up (e.g. 784,500,500,2000)");
+    if (!ebm_parse_int_list(cfg->model.layers, sizes, EBM_MAX_LAYERS, &n, why, sizeof why))
+        return EBM_FAIL(EBM_ERR_INPUT, "model.layers: %s", why);
+    if (n < 3)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s': a dbn stacks at least two RBMs, "
+                        "so it needs at least three sizes (use model.type = rbm for one)",
+                        cfg->model.layers);
+    if (strcmp(cfg->pipeline.groups, "auto") != 0) {
+        if (!ebm_parse_int_list(cfg->pipeline.groups, groups, EBM_MAX_LAYERS, &ng, why,
+                                sizeof why))
+            return EBM_FAIL(EBM_ERR_INPUT, "pipeline.groups: %s (or auto)", why);
+        if (ng != n - 1)
+            return EBM_FAIL(EBM_ERR_INPUT, "pipeline.groups = '%s' has %d entries, but "
+                            "model.layers = '%s' has %d RBMs (one group of ranks each)",
+                            cfg->pipeline.groups, ng, cfg->model.layers, n - 1);
+    }
+    if (cfg->train.eval_every > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every is for rbm; a dbn's bound comes from "
+                        "ebm eval on its checkpoint (set train.eval_every = 0)");
+    if (cfg->pipeline.mode == EBM_PIPELINE_OVERLAPPED &&
+        cfg->pipeline.warmup_epochs >= cfg->train.epochs)
+        return EBM_FAIL(EBM_ERR_INPUT, "pipeline.warmup_epochs = %d must be below train.epochs "
+                        "= %d (or use pipeline.mode = greedy)", cfg->pipeline.warmup_epochs,
+                        cfg->train.epochs);
+    return EBM_OK;
+}
+
 ebm_status ebm_config_validate(const struct ebm_config *cfg)
 {
     /* Each field on its own: format it and parse it back through the same
@@ -586,6 +669,7 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
     if (!strcmp(cfg->model.type, "rbm") && cfg->model.layers[0])
         return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s' is for stacked models; "
                         "model.type = rbm takes its size from model.hidden", cfg->model.layers);
+    if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
     if (!strcmp(cfg->data.split, cfg->data.valid_split))
         return EBM_FAIL(EBM_ERR_INPUT, "data.valid_split = '%s' is the training split "
                         "(data.split); use another split or leave it empty",

@@ -2,7 +2,6 @@
  * line per epoch, checkpoints (kept to the newest K) and pictures. */
 #include "ebm/trainer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -42,34 +41,6 @@ static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
     fflush(stdout);
 }
 
-/* Rank 0: removes all but the newest `keep` checkpoints up to `newest`,
- * and any past it. */
-static void rotate_checkpoints(const char *dir, int keep, int64_t newest)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        int64_t key = ebm_checkpoint_key(e->d_name);
-        if (key < 0) continue;
-        int newer = 0;
-        DIR *d2 = opendir(dir);
-        for (struct dirent *f; d2 && (f = readdir(d2));) {
-            int64_t other = ebm_checkpoint_key(f->d_name);
-            if (other > key && other <= newest) newer++;
-        }
-        if (d2) closedir(d2);
-        /* Keys above the one just written can only be left by an elastic
-         * restart from a stop (ebm train refuses any other fork): that run
-         * has moved on from them. */
-        if (newer >= keep || key > newest) {
-            char path[2048];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-}
-
 static ebm_status write_pictures(struct ebm_trainer *tr)
 {
     if (tr->par->rank != 0 || tr->data.image_h <= 0) return EBM_OK;
@@ -95,7 +66,7 @@ static ebm_status checkpoint(struct ebm_trainer *tr)
     snprintf(tr->checkpoint_path, sizeof tr->checkpoint_path, "%s/%s", tr->cfg.output.dir, name);
     EBM_TRY(ebm_trainer_save(tr, tr->checkpoint_path));
     if (tr->par->rank == 0)
-        rotate_checkpoints(tr->cfg.output.dir, tr->cfg.train.keep_checkpoints,
+        ebm_checkpoint_rotate(tr->cfg.output.dir, tr->cfg.train.keep_checkpoints,
                            ebm_checkpoint_key(name));
     return ebm_par_agree(tr->par, write_pictures(tr));
 }

@@ -318,3 +318,31 @@ ebm_status ebm_trainer_latest_checkpoint(const char *dir, char *path, size_t len
     closedir(d);
     return EBM_OK;
 }
+
+/* Rank 0: removes all but the newest `keep` checkpoints up to `newest`,
+ * and any past it. */
+void ebm_checkpoint_rotate(const char *dir, int keep, int64_t newest)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        int64_t key = ebm_checkpoint_key(e->d_name);
+        if (key < 0) continue;
+        int newer = 0;
+        DIR *d2 = opendir(dir);
+        for (struct dirent *f; d2 && (f = readdir(d2));) {
+            int64_t other = ebm_checkpoint_key(f->d_name);
+            if (other > key && other <= newest) newer++;
+        }
+        if (d2) closedir(d2);
+        /* Keys above the one just written can only be left by an elastic
+         * restart from a stop (ebm train refuses any other fork): that run
+         * has moved on from them. */
+        if (newer >= keep || key > newest) {
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}

@@ -108,6 +108,27 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     return alloc_buffers(tr);
 }
 
+/* Parameters from the seed (identical on all ranks), the visible biases
+ * and centring offset from the data marginals p (V), and this rank's
+ * streams and PCD chains (uniform noise, each rank its own). */
+static void start_state(struct ebm_trainer *tr, const float *p)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    struct ebm_rng init;
+    ebm_rng_init(&init, cfg->train.seed, 0, EBM_RNG_INIT);
+    rbm_init_params(&tr->model, 0.01f, p, &init);
+    if (tr->mu) {
+        memcpy(tr->mu, p, sizeof(float) * (size_t)tr->V);
+        for (int j = 0; j < tr->H; j++) tr->lambda[j] = 0.5f;
+    }
+    ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_SAMPLE);
+    ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_BINARIZE);
+    if (tr->chains)
+        ebm_rng_uniform(&tr->rng_sample, tr->chains, (size_t)tr->C * tr->V);
+    for (size_t i = 0; tr->chains && i < (size_t)tr->C * tr->V; i++)
+        tr->chains[i] = tr->chains[i] < 0.5f ? 1.0f : 0.0f;
+}
+
 ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg,
                             const struct ebm_par *par)
 {
@@ -129,24 +150,40 @@ ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg
 
     /* pv_monitor (B x V) is free until the first epoch ends. */
     float *p = tr->pv_monitor;
-    st = data_marginals(tr, p);
-    if (st == EBM_OK) {
-        struct ebm_rng init;
-        ebm_rng_init(&init, cfg->train.seed, 0, EBM_RNG_INIT);
-        rbm_init_params(&tr->model, 0.01f, p, &init);
-        if (tr->mu) {
-            memcpy(tr->mu, p, sizeof(float) * (size_t)tr->V);
-            for (int j = 0; j < tr->H; j++) tr->lambda[j] = 0.5f;
-        }
-    }
-    EBM_TRY(st);
-    ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_SAMPLE);
-    ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)par->rank, EBM_RNG_BINARIZE);
-    /* PCD chains start as uniform noise, each rank its own. */
-    if (tr->chains)
-        ebm_rng_uniform(&tr->rng_sample, tr->chains, (size_t)tr->C * tr->V);
-    for (size_t i = 0; tr->chains && i < (size_t)tr->C * tr->V; i++)
-        tr->chains[i] = tr->chains[i] < 0.5f ? 1.0f : 0.0f;
+    EBM_TRY(data_marginals(tr, p));
+    start_state(tr, p);
+    return EBM_OK;
+}
+
+static ebm_status init_fed_local(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                                 const struct ebm_par *par, int V, int64_t steps_per_epoch)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = *cfg;
+    tr->par = par;
+    tr->fed = 1;
+    tr->V = V;
+    tr->H = cfg->model.hidden;
+    tr->B = cfg->train.batch_size;
+    tr->C = cfg->train.persistent ? cfg->train.chains : cfg->train.batch_size;
+    tr->steps_per_epoch = steps_per_epoch;
+    /* The monitor rows are the first rows that arrive in each epoch. */
+    int64_t first, count, per_epoch = steps_per_epoch * tr->B;
+    ebm_shard_range(cfg->train.monitor, par->rank, par->size, &first, &count);
+    tr->n_monitor = count < per_epoch ? count : per_epoch;
+    tr->data.dim = V;
+    tr->data.n = tr->n_monitor;
+    tr->data.n_total = steps_per_epoch * tr->B * par->size;
+    EBM_ALLOC(tr->data.x, (size_t)(tr->n_monitor > 0 ? tr->n_monitor : 1) * V);
+    return alloc_buffers(tr);
+}
+
+ebm_status ebm_trainer_init_fed(struct ebm_trainer *tr, const struct ebm_config *cfg,
+                                const struct ebm_par *par, int V, int64_t steps_per_epoch,
+                                const float *visible_marginals)
+{
+    EBM_TRY(ebm_par_agree(par, init_fed_local(tr, cfg, par, V, steps_per_epoch)));
+    start_state(tr, visible_marginals);
     return EBM_OK;
 }
 
@@ -173,40 +210,64 @@ void ebm_trainer_free(struct ebm_trainer *tr)
     memset(tr, 0, sizeof *tr);
 }
 
-void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
+void ebm_trainer_shuffle(struct ebm_trainer *tr, int64_t epoch_key)
 {
     /* Each epoch's order has its own stream, so a resumed run shuffles
      * exactly as an uninterrupted one without storing the order. */
     struct ebm_rng shuffle;
     ebm_rng_init(&shuffle, tr->cfg.train.seed, (uint32_t)tr->par->rank, EBM_RNG_SHUFFLE);
-    shuffle.block = (uint64_t)tr->epoch << 40;
+    shuffle.block = (uint64_t)epoch_key << 40;
     for (int64_t i = 0; i < tr->data.n; i++) tr->order[i] = i;
     ebm_rng_shuffle(&shuffle, tr->order, tr->data.n);
 }
 
-static void load_batch(struct ebm_trainer *tr, int64_t index_in_epoch)
+void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
+{
+    ebm_trainer_shuffle(tr, tr->epoch);
+}
+
+static void binarize_row(struct ebm_trainer *tr, const float *x, float *v)
 {
     int V = tr->V;
-    const int64_t *rows = tr->order + index_in_epoch * tr->B;
-    for (int r = 0; r < tr->B; r++) {
-        const float *x = tr->data.x + rows[r] * V;
-        float *v = tr->v_batch + (size_t)r * V;
-        switch (tr->cfg.data.binarize) {
-        case EBM_BINARIZE_STOCHASTIC: ebm_bernoulli(x, v, (size_t)V, &tr->rng_binarize); break;
-        case EBM_BINARIZE_THRESHOLD:
-            for (int i = 0; i < V; i++) v[i] = x[i] > 0.5f ? 1.0f : 0.0f;
-            break;
-        case EBM_BINARIZE_NONE: memcpy(v, x, sizeof(float) * (size_t)V); break;
-        }
+    switch (tr->cfg.data.binarize) {
+    case EBM_BINARIZE_STOCHASTIC: ebm_bernoulli(x, v, (size_t)V, &tr->rng_binarize); break;
+    case EBM_BINARIZE_THRESHOLD:
+        for (int i = 0; i < V; i++) v[i] = x[i] > 0.5f ? 1.0f : 0.0f;
+        break;
+    case EBM_BINARIZE_NONE: memcpy(v, x, sizeof(float) * (size_t)V); break;
     }
+}
+
+void ebm_trainer_load_batch(struct ebm_trainer *tr, int64_t index_in_epoch)
+{
+    const int64_t *rows = tr->order + index_in_epoch * tr->B;
+    for (int r = 0; r < tr->B; r++)
+        binarize_row(tr, tr->data.x + rows[r] * tr->V, tr->v_batch + (size_t)r * tr->V);
+}
+
+void ebm_trainer_load_rows(struct ebm_trainer *tr, const float *x)
+{
+    int V = tr->V;
+    for (int r = 0; r < tr->B; r++) binarize_row(tr, x + (size_t)r * V, tr->v_batch + (size_t)r * V);
+    if (!tr->fed) return;
+    int64_t at = tr->step % tr->steps_per_epoch * tr->B;
+    int64_t keep = tr->n_monitor - at < tr->B ? tr->n_monitor - at : tr->B;
+    if (keep > 0) memcpy(tr->data.x + at * V, x, sizeof(float) * (size_t)(keep * V));
 }
 
 ebm_status ebm_trainer_step(struct ebm_trainer *tr)
 {
+    double t0 = now();
+    ebm_trainer_load_batch(tr, tr->step % tr->steps_per_epoch);
+    tr->time.compute += now() - t0;
+    return ebm_trainer_update(tr);
+}
+
+ebm_status ebm_trainer_update(struct ebm_trainer *tr)
+{
     const struct ebm_config *cfg = &tr->cfg;
     int B = tr->B, C = tr->C, P = tr->par->size;
     double t0 = now();
-    load_batch(tr, tr->step % tr->steps_per_epoch);
     rbm_hidden_probs(&tr->model, tr->v_batch, B, tr->ph_data);
     if (cfg->train.persistent) {
         cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, NULL, tr->ph_neg, tr->h_neg,
