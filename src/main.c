@@ -17,6 +17,8 @@ static const char usage[] =
     "  info CKPT                                         what a checkpoint holds\n"
     "  eval CKPT --data FILE [--exact] [--ais-runs N]    log-likelihood (exact or AIS)\n"
     "  sample CKPT --n N --steps K --out FILE            draw samples by block Gibbs\n"
+    "  transform CKPT --data FILE --layer K --out FILE.h5\n"
+    "                                                    a DBN layer's features as a dataset\n"
     "\n"
     "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
     "docs/checkpoint.md.\n";
@@ -32,6 +34,7 @@ static const struct command commands[] = {
     { "info", ebm_cmd_info },
     { "eval", ebm_cmd_eval },
     { "sample", ebm_cmd_sample },
+    { "transform", ebm_cmd_transform },
 };
 
 int main(int argc, char **argv)

@@ -1,7 +1,12 @@
 /* HDF5 failures as one-line statuses that keep the library's own reason
- * ("No space left on device") and name the rank. */
+ * ("No space left on device") and name the rank; and the two steps every
+ * collective writer shares: the parallel file access list, and publishing
+ * a file written under a hidden temporary name. */
 #ifndef EBM_H5UTIL_H
 #define EBM_H5UTIL_H
+
+#include <hdf5.h>
+#include <mpi.h>
 
 #include "ebm/error.h"
 
@@ -11,5 +16,15 @@ ebm_status ebm_h5_fail(ebm_status code, const char *file, int line, const char *
 
 #define EBM_H5_FAIL(code, path, call) \
     ebm_h5_fail((code), __FILE__, __LINE__, __func__, (path), (call))
+
+/* A file access list for collective parallel HDF5 over comm, metadata
+ * reads and writes collective too. Negative on failure; *failed (when not
+ * NULL) then names the HDF5 call that failed. */
+hid_t ebm_h5_mpio_fapl(MPI_Comm comm, const char **failed);
+
+/* One rank's last step for a complete file at tmp: fsync it, so the data
+ * reaches the disk before the name does, then rename it over path.
+ * Returns 0, or the errno of the step that failed. */
+int ebm_h5_publish(const char *tmp, const char *path);
 
 #endif

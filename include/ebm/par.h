@@ -30,6 +30,14 @@ ebm_status ebm_par_agree(const struct ebm_par *par, ebm_status local);
 /* The same over any communicator (library code that is handed one). */
 ebm_status ebm_comm_agree(MPI_Comm comm, ebm_status local);
 
+/* Waits for one request, sleeping briefly between tests once it has not
+ * completed at once, so that a long wait leaves its core to the ranks that
+ * compute (ranks may share cores). */
+ebm_status ebm_par_wait(MPI_Request *req);
+/* A barrier that waits the same way (before a collective that some ranks
+ * would otherwise reach long before the others). */
+ebm_status ebm_par_barrier_idle(MPI_Comm comm);
+
 /* Turns an MPI return code into a status whose message names the rank. */
 ebm_status ebm_mpi_error(int code, const char *file, int line, const char *func,
                          const char *call);

@@ -17,6 +17,8 @@ enum ebm_rng_purpose {
     EBM_RNG_REVERSE_AIS = 7, /* reverse AIS, per run */
     EBM_RNG_EVAL_BINARIZE = 8, /* evaluation data, per row */
     EBM_RNG_ELASTIC_CHAINS = 9, /* chains added by an elastic resume, per chain */
+    EBM_RNG_DBN_BOUND = 10,  /* DBN variational bound: samples of q(h | v), per row */
+    EBM_RNG_DBN_SAMPLE = 11, /* DBN top-down pass of ebm sample, per chain */
     EBM_RNG_TEST = 99,
 };
 

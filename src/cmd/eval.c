@@ -1,5 +1,8 @@
 /* ebm eval CKPT --data FILE [--split test] [--exact] [--ais-runs N]
- *               [--ais-betas N] [--seed S] [--binarize MODE] [--json] */
+ *               [--ais-betas N] [--seed S] [--binarize MODE] [--json]
+ *               [--bound-samples S]
+ * An RBM checkpoint gets log p(v); a DBN checkpoint the variational lower
+ * bound on it (src/eval/dbn_bound.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +12,8 @@
 
 #include "ebm/cmd.h"
 #include "ebm/dataset.h"
+#include "ebm/dbn.h"
+#include "ebm/dbn_bound.h"
 #include "ebm/evaluate.h"
 #include "ebm/kernels.h"
 #include "ebm/logz.h"
@@ -19,6 +24,7 @@
 static const char usage[] =
     "usage: ebm eval CKPT --data FILE [--split S] [--exact] [--ais-runs N] [--ais-betas N]\n"
     "                [--seed S] [--binarize stochastic|threshold|none] [--no-reverse] [--json]\n"
+    "                [--max-examples N] [--bound-samples S]\n"
     "\n"
     "The average log-probability of the rows of a dataset split under the RBM\n"
     "in CKPT, in nats, with log Z either exact (--exact: enumerates the smaller\n"
@@ -26,6 +32,13 @@ static const char usage[] =
     "with reverse AIS from the data as the pessimistic side. Also reports the\n"
     "pseudo-likelihood (per visible unit), the reconstruction error and the\n"
     "mean free energy. Runs and rows are split over the ranks of the job.\n"
+    "\n"
+    "For a DBN checkpoint it reports the variational lower bound on the average\n"
+    "log-probability (Salakhutdinov & Murray 2008, sec. 5), estimated with S\n"
+    "samples of the upward recognition pass per row, its Monte-Carlo standard\n"
+    "error over rows, and log Z of the top RBM (exact with --exact, else AIS\n"
+    "with reverse AIS from the upward samples); the bound's interval comes\n"
+    "from that of log Z (docs/evaluation.md).\n"
     "\n"
     "  --data FILE        HDF5 dataset (docs/data.md)        required\n"
     "  --split S          split to evaluate                   test\n"
@@ -37,6 +50,7 @@ static const char usage[] =
     "                     (a fixed sample per row and seed)\n"
     "  --max-examples N   evaluate only the first N rows      all\n"
     "  --no-reverse       skip reverse AIS\n"
+    "  --bound-samples S  DBN: samples of q(h | v) per row    10\n"
     "  --json             one JSON object instead of text\n";
 
 struct eval_args {
@@ -45,6 +59,7 @@ struct eval_args {
     int binarize; /* 0 stochastic, 1 threshold, 2 none */
     int64_t max_examples;
     int json;
+    int bound_samples;       /* 0 until given */
 };
 
 static ebm_status parse_count(const char *flag, const char *text, long long lo, long long hi,
@@ -71,7 +86,8 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
         long long v;
         int takes = !strcmp(f, "--data") || !strcmp(f, "--split") || !strcmp(f, "--ais-runs") ||
                     !strcmp(f, "--ais-betas") || !strcmp(f, "--seed") ||
-                    !strcmp(f, "--binarize") || !strcmp(f, "--max-examples");
+                    !strcmp(f, "--binarize") || !strcmp(f, "--max-examples") ||
+                    !strcmp(f, "--bound-samples");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s needs a value (see ebm eval --help)", f);
         if (!strcmp(f, "--data")) a->data = argv[++i];
@@ -88,6 +104,9 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
         } else if (!strcmp(f, "--seed")) {
             EBM_TRY(parse_count(f, argv[++i], 0, (long long)(~0ull >> 1), &v));
             a->opts.seed = (uint64_t)v;
+        } else if (!strcmp(f, "--bound-samples")) {
+            EBM_TRY(parse_count(f, argv[++i], 1, 1000000, &v));
+            a->bound_samples = (int)v;
         } else if (!strcmp(f, "--max-examples")) {
             EBM_TRY(parse_count(f, argv[++i], 1, (long long)(~0ull >> 1), &v));
             a->max_examples = v;
@@ -188,45 +207,187 @@ static void print_json(const struct eval_args *a, const struct ebm_eval_result *
     printf("%s\n", ebm_json_end(&j));
 }
 
+/* This rank's rows of the split, checked against a model of V visible
+ * units and binarised. Collective. */
+static ebm_status load_rows(const struct eval_args *a, const struct ebm_par *par, int V,
+                            struct ebm_dataset *ds)
+{
+    ebm_status st = ebm_dataset_read_shard(a->data, a->split, a->max_examples, par->world, ds);
+    if (st == EBM_OK && ds->dim != V)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but the model in %s has %d "
+                      "visible units", a->data, a->split, ds->dim, a->ckpt, V);
+    if (st == EBM_OK)
+        st = ebm_eval_binarize(ds->x, ds->n, ds->dim, ds->first, a->opts.seed, a->binarize);
+    for (int64_t i = 0; st == EBM_OK && a->binarize == 2 && i < ds->n * ds->dim; i++)
+        if (ds->x[i] != 0.0f && ds->x[i] != 1.0f)
+            st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s row %lld is not binary; log p(v) of a "
+                          "Bernoulli RBM needs binary data (use --binarize stochastic or "
+                          "threshold)", a->data, a->split, (long long)(ds->first + i / ds->dim));
+    return ebm_par_agree(par, st);
+}
+
+static ebm_status eval_rbm(const struct eval_args *a, const struct ebm_par *par, double t0)
+{
+    struct rbm m;
+    struct ebm_model_info info;
+    ebm_status st = a->bound_samples
+                        ? EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --bound-samples applies to DBN "
+                                   "checkpoints; %s holds an rbm", a->ckpt)
+                        : ebm_par_agree(par, ebm_model_read_rbm(a->ckpt, par->world, &m, &info));
+    if (st != EBM_OK) return st;
+    if (a->opts.exact &&
+        (m.n_visible < m.n_hidden ? m.n_visible : m.n_hidden) > EBM_EXACT_MAX_UNITS)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the smaller layer, at most %d "
+                      "units; this RBM is %d x %d (leave out --exact for AIS)", a->ckpt,
+                      EBM_EXACT_MAX_UNITS, m.n_visible, m.n_hidden);
+    struct ebm_dataset ds = { 0 };
+    if (st == EBM_OK) st = load_rows(a, par, m.n_visible, &ds);
+    struct ebm_eval_result r;
+    if (st == EBM_OK)
+        st = ebm_par_agree(par, ebm_evaluate(&m, ds.x, ds.n, ds.first, &a->opts, par->world, &r));
+    double secs = MPI_Wtime() - t0;
+    if (st == EBM_OK && par->rank == 0) {
+        if (a->json) print_json(a, &r, secs);
+        else print_text(a, &r, secs, par->size);
+        fflush(stdout);
+    }
+    ebm_dataset_free(&ds);
+    rbm_free(&m);
+    return st;
+}
+
+static void layers_text(const struct dbn *d, char *buf, size_t len)
+{
+    size_t used = 0;
+    for (int k = 0; k <= d->n_layers && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? "-" : "", d->sizes[k]);
+}
+
+static void print_dbn_text(const struct eval_args *a, const struct dbn *d,
+                           const struct ebm_dbn_bound_result *r, double secs, int ranks)
+{
+    static const char *modes[] = { "stochastic", "threshold", "none" };
+    char sizes[512];
+    layers_text(d, sizes, sizeof sizes);
+    printf("data          %s /%s: %lld examples, binarized %s (seed %llu)\n", a->data, a->split,
+           (long long)r->n_examples, modes[a->binarize], (unsigned long long)a->opts.seed);
+    printf("model         dbn %s (%d RBM%s); bound from %d sample%s of q(h | v) per example\n",
+           sizes, d->n_layers, d->n_layers == 1 ? "" : "s", r->samples,
+           r->samples == 1 ? "" : "s");
+    if (a->opts.exact) {
+        printf("method        exact log Z of the top RBM (enumeration)\n");
+        printf("log Z top     %.6f\n", r->log_z);
+    } else {
+        printf("method        AIS on the top RBM, %d runs x %d betas, %d rank%s", a->opts.ais_runs,
+               a->opts.ais_betas, ranks, ranks == 1 ? "" : "s");
+        if (r->have_reverse) printf("; reverse AIS from %d upward samples", r->reverse_runs);
+        printf("\n");
+        printf("log Z top     %.4f  [%.4f, %.4f]  (forward AIS, log(Z ± 3 sd); log-weight sd %.3f)\n",
+               r->log_z, r->log_z_lo, r->log_z_hi, r->ais_log_w_sd);
+        if (r->have_reverse)
+            printf("log Z reverse %.4f  [%.4f, %.4f]\n", r->reverse_log_z, r->reverse_log_z_lo,
+                   r->reverse_log_z_hi);
+    }
+    printf("avg log p(v) >= %.4f nats  [%.4f, %.4f]  (variational bound; Monte-Carlo standard "
+           "error over examples %.4f)\n", r->bound, r->bound_lo, r->bound_hi, r->bound_se);
+    /* Reverse AIS errs high on log Z only from exact top-RBM samples; the
+     * upward samples of the data are that only when the top RBM matches
+     * them, so for a DBN it is a check, not a guaranteed side. */
+    if (r->have_reverse)
+        printf("  reverse AIS %.4f nats  (from upward samples of the data; %s)\n",
+               r->reverse_bound, r->reverse_log_z >= r->log_z
+                   ? "the pessimistic side"
+                   : "below forward AIS's log Z: those samples are not the top RBM's, "
+                     "so it brackets nothing; use the forward interval");
+    if (r->have_reverse)
+        printf("seconds       %.2f (forward AIS %.2f, reverse AIS %.2f)\n", secs, r->ais_seconds,
+               r->reverse_seconds);
+    else if (!a->opts.exact)
+        printf("seconds       %.2f (forward AIS %.2f)\n", secs, r->ais_seconds);
+    else
+        printf("seconds       %.2f\n", secs);
+}
+
+static void print_dbn_json(const struct eval_args *a, const struct dbn *d,
+                           const struct ebm_dbn_bound_result *r, double secs)
+{
+    char sizes[512];
+    layers_text(d, sizes, sizeof sizes);
+    struct ebm_json j;
+    ebm_json_begin(&j);
+    ebm_json_str(&j, "model", "dbn");
+    ebm_json_str(&j, "layers", sizes);
+    ebm_json_str(&j, "estimate", "variational_lower_bound");
+    ebm_json_num(&j, "avg_log_prob", r->bound);
+    ebm_json_num(&j, "avg_log_prob_lo", r->bound_lo);
+    ebm_json_num(&j, "avg_log_prob_hi", r->bound_hi);
+    ebm_json_num(&j, "avg_log_prob_se", r->bound_se);
+    ebm_json_num(&j, "log_z", r->log_z);
+    ebm_json_num(&j, "log_z_lo", r->log_z_lo);
+    ebm_json_num(&j, "log_z_hi", r->log_z_hi);
+    ebm_json_num(&j, "bound_expectation", r->mean_log_integrand);
+    ebm_json_int(&j, "bound_samples", r->samples);
+    ebm_json_str(&j, "method", a->opts.exact ? "exact" : "ais");
+    ebm_json_int(&j, "n_examples", r->n_examples);
+    ebm_json_num(&j, "seconds", secs);
+    if (!a->opts.exact) {
+        ebm_json_int(&j, "ais_runs", a->opts.ais_runs);
+        ebm_json_int(&j, "ais_betas", a->opts.ais_betas);
+        ebm_json_num(&j, "ais_seconds", r->ais_seconds);
+    }
+    if (r->have_reverse) {
+        ebm_json_int(&j, "reverse_runs", r->reverse_runs);
+        ebm_json_num(&j, "reverse_log_z", r->reverse_log_z);
+        ebm_json_num(&j, "reverse_log_z_lo", r->reverse_log_z_lo);
+        ebm_json_num(&j, "reverse_log_z_hi", r->reverse_log_z_hi);
+        ebm_json_num(&j, "reverse_avg_log_prob", r->reverse_bound);
+        ebm_json_num(&j, "reverse_seconds", r->reverse_seconds);
+    }
+    printf("%s\n", ebm_json_end(&j));
+}
+
+static ebm_status eval_dbn(const struct eval_args *a, const struct ebm_par *par, double t0)
+{
+    struct dbn d;
+    struct ebm_model_info info;
+    EBM_TRY(ebm_par_agree(par, ebm_model_read_dbn(a->ckpt, par->world, &d, &info)));
+    const struct rbm *top = &d.rbm[d.n_layers - 1];
+    ebm_status st = EBM_OK;
+    if (a->opts.exact &&
+        (top->n_visible < top->n_hidden ? top->n_visible : top->n_hidden) > EBM_EXACT_MAX_UNITS)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the smaller layer of the top RBM, "
+                      "at most %d units; it is %d x %d (leave out --exact for AIS)", a->ckpt,
+                      EBM_EXACT_MAX_UNITS, top->n_visible, top->n_hidden);
+    struct ebm_dataset ds = { 0 };
+    if (st == EBM_OK) st = load_rows(a, par, d.sizes[0], &ds);
+    struct ebm_dbn_bound_opts o = {
+        .samples = a->bound_samples ? a->bound_samples : 10, .exact = a->opts.exact,
+        .ais_runs = a->opts.ais_runs, .ais_betas = a->opts.ais_betas,
+        .reverse = a->opts.reverse, .seed = a->opts.seed,
+    };
+    struct ebm_dbn_bound_result r;
+    if (st == EBM_OK)
+        st = ebm_par_agree(par, ebm_dbn_bound(&d, ds.x, ds.n, ds.first, &o, par->world, &r));
+    double secs = MPI_Wtime() - t0;
+    if (st == EBM_OK && par->rank == 0) {
+        if (a->json) print_dbn_json(a, &d, &r, secs);
+        else print_dbn_text(a, &d, &r, secs, par->size);
+        fflush(stdout);
+    }
+    ebm_dataset_free(&ds);
+    dbn_free(&d);
+    return st;
+}
+
 static ebm_status eval(const struct eval_args *a)
 {
     struct ebm_par par;
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     ebm_blas_set_threads(par.node_size);
     double t0 = MPI_Wtime();
-    struct rbm m;
-    struct ebm_model_info info;
-    ebm_status st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
-    if (st == EBM_OK && a->opts.exact &&
-        (m.n_visible < m.n_hidden ? m.n_visible : m.n_hidden) > EBM_EXACT_MAX_UNITS)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the smaller layer, at most %d "
-                      "units; this RBM is %d x %d (leave out --exact for AIS)", a->ckpt,
-                      EBM_EXACT_MAX_UNITS, m.n_visible, m.n_hidden);
-    struct ebm_dataset ds = { 0 };
-    if (st == EBM_OK)
-        st = ebm_dataset_read_shard(a->data, a->split, a->max_examples, par.world, &ds);
-    if (st == EBM_OK && ds.dim != m.n_visible)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but the model in %s has %d "
-                      "visible units", a->data, a->split, ds.dim, a->ckpt, m.n_visible);
-    if (st == EBM_OK)
-        st = ebm_eval_binarize(ds.x, ds.n, ds.dim, ds.first, a->opts.seed, a->binarize);
-    for (int64_t i = 0; st == EBM_OK && a->binarize == 2 && i < ds.n * ds.dim; i++)
-        if (ds.x[i] != 0.0f && ds.x[i] != 1.0f)
-            st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s row %lld is not binary; log p(v) of a "
-                          "Bernoulli RBM needs binary data (use --binarize stochastic or "
-                          "threshold)", a->data, a->split, (long long)(ds.first + i / ds.dim));
-    st = ebm_par_agree(&par, st);
-    struct ebm_eval_result r;
-    if (st == EBM_OK)
-        st = ebm_par_agree(&par, ebm_evaluate(&m, ds.x, ds.n, ds.first, &a->opts, par.world, &r));
-    double secs = MPI_Wtime() - t0;
-    if (st == EBM_OK && par.rank == 0) {
-        if (a->json) print_json(a, &r, secs);
-        else print_text(a, &r, secs, par.size);
-        fflush(stdout);
-    }
-    ebm_dataset_free(&ds);
-    rbm_free(&m);
+    char type[64] = "";
+    ebm_status st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
+    if (st == EBM_OK) st = strcmp(type, "dbn") == 0 ? eval_dbn(a, &par, t0) : eval_rbm(a, &par, t0);
     ebm_par_free(&par);
     return st;
 }

@@ -12,7 +12,8 @@ static const char usage[] =
     "\n"
     "Shows a checkpoint's model type and shapes, training progress (epoch,\n"
     "step, ranks), the data it was trained on, its tensors and the effective\n"
-    "config it was trained with.\n";
+    "config it was trained with. For a DBN: its layer sizes and, per RBM of\n"
+    "the stack, its shape and the epochs it has trained (0: not started).\n";
 
 static void print_tensor(struct ebm_ckpt *ck, const char *name)
 {
@@ -37,23 +38,76 @@ static int64_t attr_or(struct ebm_ckpt *ck, const char *obj, const char *name, i
     return v;
 }
 
+/* The DBN part: sizes, then one line and three tensors per RBM. */
+static void print_dbn(struct ebm_ckpt *ck)
+{
+    char *layers = NULL;
+    int64_t L = attr_or(ck, "/model", "n_layers", 0);
+    if (ebm_ckpt_read_attr_str(ck, "/model", "layers", &layers) != EBM_OK) ebm_error_clear();
+    long long params = 0;
+    for (int64_t k = 0; k < L && k < 1000; k++) {
+        char name[64];
+        int nd;
+        int64_t d[8];
+        snprintf(name, sizeof name, "/model/layers/%lld/W", (long long)k);
+        if (ebm_ckpt_shape(ck, name, &nd, d) == EBM_OK && nd == 2)
+            params += (long long)(d[0] * d[1] + d[0] + d[1]);
+        else
+            ebm_error_clear();
+    }
+    printf("model       dbn %s (%lld RBMs, %lld parameters)\n", layers ? layers : "?",
+           (long long)L, params);
+    for (int64_t k = 0; k < L && k < 1000; k++) {
+        char group[64], name[80];
+        int nd;
+        int64_t d[8];
+        snprintf(group, sizeof group, "/model/layers/%lld", (long long)k);
+        snprintf(name, sizeof name, "%s/W", group);
+        int64_t epochs = attr_or(ck, group, "epochs", -1);
+        if (ebm_ckpt_shape(ck, name, &nd, d) == EBM_OK && nd == 2)
+            printf("  layer %lld   %lld x %lld, ", (long long)k, (long long)d[0], (long long)d[1]);
+        else {
+            ebm_error_clear();
+            printf("  layer %lld   no weights, ", (long long)k);
+        }
+        if (epochs > 0) printf("%lld epoch%s\n", (long long)epochs, epochs == 1 ? "" : "s");
+        else if (epochs == 0) printf("not trained yet (0 epochs)\n");
+        else printf("no epochs attribute\n");
+    }
+    free(layers);
+}
+
 static ebm_status info(const char *path)
 {
     struct ebm_ckpt ck;
     EBM_TRY(ebm_ckpt_open(&ck, path, MPI_COMM_SELF));
     char *type = NULL, *config = NULL, *data = NULL, *split = NULL;
     ebm_status st = ebm_ckpt_read_attr_str(&ck, "/model", "type", &type);
+    int is_dbn = st == EBM_OK && strcmp(type, "dbn") == 0;
     if (st == EBM_OK) st = ebm_ckpt_read_attr_str(&ck, "/train", "config", &config);
+    /* A DBN is described even without its training record. */
+    if (st != EBM_OK && is_dbn) {
+        ebm_error_clear();
+        st = EBM_OK;
+    }
     if (st == EBM_OK) {
         int64_t V = attr_or(&ck, "/model", "n_visible", 0), H = attr_or(&ck, "/model", "n_hidden", 0);
         printf("checkpoint  %s\n", path);
-        printf("model       %s %lld x %lld (%lld parameters)\n", type, (long long)V,
-               (long long)H, (long long)(V * H + V + H));
-        printf("trained     epoch %lld, step %lld, %lld ranks, %lld chains per rank\n",
-               (long long)attr_or(&ck, "/train", "epoch", -1),
-               (long long)attr_or(&ck, "/train", "step", -1),
-               (long long)attr_or(&ck, "/train", "ranks", -1),
-               (long long)attr_or(&ck, "/train", "chains_per_rank", 0));
+        if (is_dbn)
+            print_dbn(&ck);
+        else
+            printf("model       %s %lld x %lld (%lld parameters)\n", type, (long long)V,
+                   (long long)H, (long long)(V * H + V + H));
+        if (is_dbn) /* per-layer progress is above; the pipeline counts epochs as a whole */
+            printf("trained     pipeline epoch %lld, %lld ranks\n",
+                   (long long)attr_or(&ck, "/train", "epoch", -1),
+                   (long long)attr_or(&ck, "/train", "ranks", -1));
+        else
+            printf("trained     epoch %lld, step %lld, %lld ranks, %lld chains per rank\n",
+                   (long long)attr_or(&ck, "/train", "epoch", -1),
+                   (long long)attr_or(&ck, "/train", "step", -1),
+                   (long long)attr_or(&ck, "/train", "ranks", -1),
+                   (long long)attr_or(&ck, "/train", "chains_per_rank", 0));
         if (ebm_ckpt_read_attr_str(&ck, "/data", "path", &data) == EBM_OK &&
             ebm_ckpt_read_attr_str(&ck, "/data", "split", &split) == EBM_OK) {
             printf("data        %s /%s: %lld rows x %lld", data, split,
@@ -70,7 +124,15 @@ static ebm_status info(const char *path)
                                        "/optim/velocity/hbias", "/optim/visible_offset",
                                        "/optim/hidden_offset", "/train/chains", "/train/rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
-        printf("config\n%s", config);
+        for (int64_t k = 0; is_dbn && k < attr_or(&ck, "/model", "n_layers", 0) && k < 1000; k++) {
+            static const char *parts[] = { "W", "vbias", "hbias" };
+            for (int p = 0; p < 3; p++) {
+                char name[80];
+                snprintf(name, sizeof name, "/model/layers/%lld/%s", (long long)k, parts[p]);
+                print_tensor(&ck, name);
+            }
+        }
+        if (config) printf("config\n%s", config);
     }
     free(type);
     free(config);

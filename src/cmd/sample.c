@@ -1,6 +1,7 @@
 /* ebm sample CKPT --n N --steps K --out FILE.png|FILE.h5 [--init random|data]
  * [--data FILE] [--split S] [--seed S]: block Gibbs chains of a trained
- * RBM, split across ranks, gathered to rank 0 and written there. */
+ * RBM, or of a DBN's top RBM followed by one top-down pass, split across
+ * ranks, gathered to rank 0 and written there. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "ebm/cmd.h"
 #include "ebm/kernels.h"
 #include "ebm/dataset.h"
+#include "ebm/dbn.h"
 #include "ebm/gibbs.h"
 #include "ebm/h5util.h"
 #include "ebm/model_file.h"
@@ -28,6 +30,10 @@ static const char usage[] =
     "split across the ranks of the MPI job, and writes every chain's visible\n"
     "means p(v | h) from the last step.\n"
     "\n"
+    "For a DBN checkpoint the chains run in the top RBM (over h_{L-1}, h_L);\n"
+    "then one top-down pass samples h_k ~ p(h_k | h_{k+1}) down to h_1 and\n"
+    "writes the visible means p(v | h_1) (docs/sampling.md).\n"
+    "\n"
     "  --n N            chains, hence samples (a positive integer)\n"
     "  --steps K        Gibbs steps per chain (a positive integer)\n"
     "  --out FILE.png   a tile image, 10 per row; needs the image shape of the\n"
@@ -35,10 +41,12 @@ static const char usage[] =
     "  --out FILE.h5    dataset /samples, float32 [N, V] (and the attribute\n"
     "                   image_shape on / when the shape is known)\n"
     "  --init random    start from v ~ Bernoulli(0.5) per unit (the default)\n"
-    "  --init data      chain i starts at row i of --data, thresholded at 0.5\n"
+    "  --init data      chain i starts at row i of --data, thresholded at 0.5;\n"
+    "                   for a DBN, the top RBM's chain i starts at the upward\n"
+    "                   mean pass of row i to layer L-1, thresholded at 0.5\n"
     "  --data FILE      the dataset for --init data (docs/data.md)\n"
     "  --split S        its split (default test)\n"
-    "  --seed S         RNG seed (default 1). Chain i draws from its own stream,\n"
+    "  --seed S         RNG seed (default 1). Chain i draws from its own streams,\n"
     "                   keyed by (S, i): the same seed gives the same samples at\n"
     "                   any rank count (docs/sampling.md)\n"
     "  --help           this text\n";
@@ -243,10 +251,13 @@ static ebm_status check_out_dir(const char *out)
     return EBM_OK;
 }
 
-/* This rank's start states: row (first + r) of the data for chain r. */
+/* This rank's start states: row (first + r) of the data for chain r,
+ * carried up to the top RBM's visible layer h_{L-1} by the mean pass
+ * (nothing to carry for an RBM), then thresholded. */
 static ebm_status init_from_data(const struct sample_args *a, const struct ebm_par *par,
-                                 int V, int64_t count, float *v)
+                                 const struct dbn *d, int64_t count, float *v, float *scratch)
 {
+    int V = d->sizes[0], T = d->sizes[d->n_layers - 1];
     struct ebm_dataset ds;
     EBM_TRY(ebm_dataset_read_shard(a->data, a->split, a->n, par->world, &ds));
     /* n_total and dim are the same on every rank: no agreement needed. */
@@ -260,7 +271,8 @@ static ebm_status init_from_data(const struct sample_args *a, const struct ebm_p
     else {
         EBM_ASSERT(ds.n == count);
         /* The same threshold as data.binarize = threshold in training. */
-        for (size_t i = 0; i < (size_t)count * V; i++) v[i] = ds.x[i] > 0.5f ? 1.0f : 0.0f;
+        dbn_up_probs(d, ds.x, (int)count, d->n_layers - 1, v, scratch);
+        for (size_t i = 0; i < (size_t)count * T; i++) v[i] = v[i] > 0.5f ? 1.0f : 0.0f;
     }
     ebm_dataset_free(&ds);
     return st;
@@ -294,47 +306,71 @@ static ebm_status gather_rows(const struct ebm_par *par, const float *rows, int6
     return EBM_OK;
 }
 
+static void layers_text(const struct dbn *d, char *buf, size_t len)
+{
+    size_t used = 0;
+    for (int k = 0; k <= d->n_layers && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? "-" : "", d->sizes[k]);
+}
+
+/* An RBM is read as a DBN of one layer: its chains are the "top RBM" and
+ * their last visible means are the samples, exactly as before DBNs. */
 static ebm_status sample(const struct sample_args *a)
 {
     struct ebm_par par;
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     ebm_blas_set_threads(par.node_size);
-    struct rbm m = { 0 };
+    struct dbn d = { 0 };
     struct ebm_model_info info = { 0 };
     struct ebm_gibbs g = { 0 };
-    float *v = NULL, *pv = NULL, *all = NULL;
+    float *v = NULL, *pv = NULL, *all = NULL, *scratch = NULL;
+    struct ebm_rng *rng = NULL;
     int *counts = NULL; /* rank 0: rows per rank, then (+ size) first rows */
     int64_t first = 0, count = 0;
-    int V = 0;
+    int V = 0, T = 0, L = 0;
 
     ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out(a) : EBM_OK);
     if (st == EBM_OK)
-        st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
+        st = ebm_par_agree(&par, ebm_model_read_dbn(a->ckpt, par.world, &d, &info));
     if (st == EBM_OK && a->kind == OUT_PNG && info.image_h <= 0)
         st = EBM_FAIL(EBM_ERR_INPUT, "%s: the model has no image shape (its training data "
                       "had no image_shape), so it cannot be drawn; use --out FILE.h5", a->ckpt);
     if (st == EBM_OK) {
-        V = m.n_visible;
+        L = d.n_layers;
+        V = d.sizes[0];
+        T = d.sizes[L - 1]; /* the top RBM's visible layer */
+        const struct rbm *top = &d.rbm[L - 1];
         ebm_shard_range(a->n, par.rank, par.size, &first, &count);
-        st = ebm_gibbs_init(&g, V, m.n_hidden, (int)count, first, a->seed);
-        v = calloc((size_t)count * V + 1, sizeof *v);
+        st = ebm_gibbs_init(&g, T, top->n_hidden, (int)count, first, a->seed);
+        v = calloc((size_t)count * T + 1, sizeof *v);
         pv = calloc((size_t)count * V + 1, sizeof *pv);
+        scratch = calloc(dbn_scratch_floats(&d, (int)count), sizeof *scratch);
+        rng = calloc((size_t)count + 1, sizeof *rng);
         if (par.rank == 0) {
             all = malloc(((size_t)a->n * V) * sizeof *all);
             counts = calloc(2 * (size_t)par.size, sizeof *counts);
         }
-        if (st == EBM_OK && (!v || !pv || (par.rank == 0 && (!all || !counts))))
+        if (st == EBM_OK && (!v || !pv || !scratch || !rng ||
+                             (par.rank == 0 && (!all || !counts))))
             st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %d samples of %d values on rank %d",
                           a->n, V, par.rank);
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK) {
-        if (a->init_data) st = init_from_data(a, &par, V, count, v);
+        if (a->init_data) st = init_from_data(a, &par, &d, count, v, scratch);
         else ebm_gibbs_random_init(&g, v);
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK) {
-        ebm_gibbs_run(&g, &m, v, a->steps, pv);
+        /* An RBM's samples are its chains' last visible means; a DBN's
+         * top chain leaves a binary h_{L-1} that starts the directed
+         * pass, chain i's draws below it coming from its own stream. */
+        ebm_gibbs_run(&g, &d.rbm[L - 1], v, a->steps, L == 1 ? pv : NULL);
+        if (L > 1) {
+            for (int64_t r = 0; r < count; r++)
+                ebm_rng_init(&rng[r], a->seed, (uint32_t)(first + r), EBM_RNG_DBN_SAMPLE);
+            dbn_down_sample(&d, L - 1, v, (int)count, rng, pv, scratch);
+        }
         st = gather_rows(&par, pv, count, V, a->n, all, counts,
                          counts ? counts + par.size : NULL);
     }
@@ -348,8 +384,14 @@ static ebm_status sample(const struct sample_args *a)
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
-        printf("wrote %d sample%s (%d Gibbs step%s, init ", a->n, a->n == 1 ? "" : "s",
-               a->steps, a->steps == 1 ? "" : "s");
+        printf("wrote %d sample%s (%d Gibbs step%s", a->n, a->n == 1 ? "" : "s", a->steps,
+               a->steps == 1 ? "" : "s");
+        if (L > 1) {
+            char sizes[512];
+            layers_text(&d, sizes, sizeof sizes);
+            printf(" in the top RBM of DBN %s, then a top-down pass", sizes);
+        }
+        printf(", init ");
         if (a->init_data) printf("data %s /%s", a->data, a->split);
         else printf("random");
         printf(") -> %s\n", a->out);
@@ -358,8 +400,10 @@ static ebm_status sample(const struct sample_args *a)
     free(counts);
     free(pv);
     free(v);
+    free(scratch);
+    free(rng);
     ebm_gibbs_free(&g);
-    rbm_free(&m);
+    dbn_free(&d);
     ebm_par_free(&par);
     return st;
 }

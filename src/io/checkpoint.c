@@ -31,18 +31,6 @@ static ebm_status agree(const struct ebm_ckpt *ck, ebm_status st, const char *wh
 }
 
 
-static hid_t make_fapl(MPI_Comm comm)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return fapl;
-    if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
-        H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0) {
-        H5Pclose(fapl);
-        return -1;
-    }
-    return fapl;
-}
-
 static void split_tmp_name(const char *path, char *out, size_t len)
 {
     char a[1024], b[1024];
@@ -67,7 +55,7 @@ ebm_status ebm_ckpt_create(struct ebm_ckpt *ck, const char *path, MPI_Comm comm)
     init_handle(ck, path, comm);
     ck->writing = 1;
     split_tmp_name(path, ck->tmp_path, sizeof ck->tmp_path);
-    hid_t fapl = make_fapl(comm);
+    hid_t fapl = ebm_h5_mpio_fapl(comm, NULL);
     ebm_status st = fapl < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Pset_fapl_mpio") : EBM_OK;
     EBM_TRY(agree(ck, st, "the file access list"));
     ck->file = H5Fcreate(ck->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -95,12 +83,11 @@ ebm_status ebm_ckpt_commit(struct ebm_ckpt *ck)
     int ok = closed >= 0, all_ok = 0, err = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, ck->comm);
     if (ck->rank == 0 && all_ok) {
-        /* Data reaches the disk before the name does. */
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", ck->path);
-        if (fsync_path(ck->tmp_path, O_RDONLY) != 0 || rename(ck->tmp_path, ck->path) != 0) {
+        err = ebm_h5_publish(ck->tmp_path, ck->path);
+        if (err) {
             all_ok = 0;
-            err = errno;
         } else {
             /* Makes the new name durable; some file systems cannot sync a
              * directory, and the file is complete either way. */
@@ -131,7 +118,7 @@ ebm_status ebm_ckpt_open(struct ebm_ckpt *ck, const char *path, MPI_Comm comm)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: cannot open checkpoint: %s", path, strerror(errno));
     if (H5Fis_hdf5(path) <= 0)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: not an ebm checkpoint (not an HDF5 file)", path);
-    hid_t fapl = make_fapl(comm);
+    hid_t fapl = ebm_h5_mpio_fapl(comm, NULL);
     H5_TRY(fapl);
     ck->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);

@@ -1,8 +1,9 @@
 #include "ebm/h5util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
-#include <hdf5.h>
-#include <mpi.h>
+#include <unistd.h>
 
 /* The innermost HDF5 error description is usually the specific one ("file
  * doesn't exist", "no space available") rather than the API summary. */
@@ -23,4 +24,26 @@ ebm_status ebm_h5_fail(ebm_status code, const char *file, int line, const char *
     if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     return ebm_error_set(code, file, line, func, "%s: HDF5 %s failed on rank %d: %s", path,
                          call, rank, desc);
+}
+
+hid_t ebm_h5_mpio_fapl(MPI_Comm comm, const char **failed)
+{
+    const char *call;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) call = "H5Pcreate(fapl)";
+    else if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) call = "H5Pset_fapl_mpio";
+    else if (H5Pset_all_coll_metadata_ops(fapl, 1) < 0) call = "H5Pset_all_coll_metadata_ops";
+    else if (H5Pset_coll_metadata_write(fapl, 1) < 0) call = "H5Pset_coll_metadata_write";
+    else return fapl;
+    if (fapl >= 0) H5Pclose(fapl);
+    if (failed) *failed = call;
+    return -1;
+}
+
+int ebm_h5_publish(const char *tmp, const char *path)
+{
+    int fd = open(tmp, O_RDONLY);
+    int err = fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0 ? (errno ? errno : EIO) : 0;
+    if (fd >= 0) close(fd);
+    return err;
 }

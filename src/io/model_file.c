@@ -1,10 +1,15 @@
 #include "ebm/model_file.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ebm/checkpoint.h"
+
+/* Beyond these a size is damage, not a model (a 1e8-unit layer would
+ * already need 1e16 weights next to any other). */
+#define MAX_UNITS 100000000
 
 static int64_t attr_or_zero(struct ebm_ckpt *ck, const char *object, const char *name)
 {
@@ -13,27 +18,8 @@ static int64_t attr_or_zero(struct ebm_ckpt *ck, const char *object, const char 
     return v;
 }
 
-static ebm_status read_contents(struct ebm_ckpt *ck, struct rbm *m, struct ebm_model_info *info)
+static void read_info(struct ebm_ckpt *ck, int n_visible, struct ebm_model_info *info)
 {
-    char *type = NULL;
-    EBM_TRY(ebm_ckpt_read_attr_str(ck, "/model", "type", &type));
-    int is_rbm = strcmp(type, "rbm") == 0;
-    ebm_status st = is_rbm ? EBM_OK
-                           : EBM_FAIL(EBM_ERR_INPUT, "%s: holds a '%s' model, not an rbm",
-                                      ck->path, type);
-    free(type);
-    EBM_TRY(st);
-    int64_t V, H;
-    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_visible", &V));
-    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_hidden", &H));
-    if (V <= 0 || H <= 0 || V > 100000000 || H > 100000000)
-        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged model sizes %lld x %lld", ck->path,
-                        (long long)V, (long long)H);
-    EBM_TRY(rbm_init(m, (int)V, (int)H));
-    int64_t wd[2] = { V, H };
-    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/W", m->W, 2, wd));
-    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/vbias", m->vbias, 1, &V));
-    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/hbias", m->hbias, 1, &H));
     memset(info, 0, sizeof *info);
     info->image_h = (int)attr_or_zero(ck, "/data", "image_h");
     info->image_w = (int)attr_or_zero(ck, "/data", "image_w");
@@ -45,7 +31,63 @@ static ebm_status read_contents(struct ebm_ckpt *ck, struct rbm *m, struct ebm_m
     else
         ebm_error_clear();
     free(data);
-    if ((int64_t)info->image_h * info->image_w != V) info->image_h = info->image_w = 0;
+    if ((int64_t)info->image_h * info->image_w != n_visible) info->image_h = info->image_w = 0;
+}
+
+/* The /model type attribute, malloc'ed. */
+static ebm_status read_type(struct ebm_ckpt *ck, char **type)
+{
+    if (ebm_ckpt_read_attr_str(ck, "/model", "type", type) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint has no model type (/model attribute "
+                        "type); damaged or not written by ebm", ck->path);
+    }
+    return EBM_OK;
+}
+
+/* W, vbias and hbias under `prefix` into m, whose sizes are the expected
+ * shapes (a mismatch names the tensor and both shapes). */
+static ebm_status read_rbm_tensors(struct ebm_ckpt *ck, const char *prefix, struct rbm *m)
+{
+    char name[256];
+    int64_t V = m->n_visible, H = m->n_hidden, wd[2] = { V, H };
+    snprintf(name, sizeof name, "%s/W", prefix);
+    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->W, 2, wd));
+    snprintf(name, sizeof name, "%s/vbias", prefix);
+    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->vbias, 1, &V));
+    snprintf(name, sizeof name, "%s/hbias", prefix);
+    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->hbias, 1, &H));
+    return EBM_OK;
+}
+
+static ebm_status read_rbm_sizes(struct ebm_ckpt *ck, int *V, int *H)
+{
+    int64_t v, h;
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_visible", &v));
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_hidden", &h));
+    if (v <= 0 || h <= 0 || v > MAX_UNITS || h > MAX_UNITS)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged model sizes %lld x %lld", ck->path,
+                        (long long)v, (long long)h);
+    *V = (int)v;
+    *H = (int)h;
+    return EBM_OK;
+}
+
+static ebm_status read_contents(struct ebm_ckpt *ck, struct rbm *m, struct ebm_model_info *info)
+{
+    char *type = NULL;
+    EBM_TRY(read_type(ck, &type));
+    int is_rbm = strcmp(type, "rbm") == 0;
+    ebm_status st = is_rbm ? EBM_OK
+                           : EBM_FAIL(EBM_ERR_INPUT, "%s: holds a '%s' model, not an rbm",
+                                      ck->path, type);
+    free(type);
+    EBM_TRY(st);
+    int V, H;
+    EBM_TRY(read_rbm_sizes(ck, &V, &H));
+    EBM_TRY(rbm_init(m, V, H));
+    EBM_TRY(read_rbm_tensors(ck, "/model", m));
+    read_info(ck, V, info);
     return EBM_OK;
 }
 
@@ -58,5 +100,120 @@ ebm_status ebm_model_read_rbm(const char *path, MPI_Comm comm, struct rbm *m,
     ebm_status st = read_contents(&ck, m, info);
     ebm_ckpt_close(&ck);
     if (st != EBM_OK) rbm_free(m);
+    return st;
+}
+
+ebm_status ebm_model_type(const char *path, MPI_Comm comm, char *type, size_t len)
+{
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, comm));
+    char *t = NULL;
+    ebm_status st = read_type(&ck, &t);
+    if (st == EBM_OK) snprintf(type, len, "%s", t);
+    free(t);
+    ebm_ckpt_close(&ck);
+    return st;
+}
+
+/* "784,500,2000" into sizes (at most max values); the count into *n. */
+static ebm_status parse_layers(const char *path, const char *text, int *sizes, int max, int *n)
+{
+    const char *p = text;
+    *n = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        while (*end == ' ') end++; /* "784, 500" as a config may spell it */
+        if (end == p || errno || v <= 0 || v > MAX_UNITS || *n >= max ||
+            (*end != ',' && *end != '\0'))
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged DBN layer list '%s' (/model attribute "
+                            "layers; expected sizes like 784,500,2000)", path, text);
+        sizes[(*n)++] = (int)v;
+        if (*end == '\0') return EBM_OK;
+        p = end + 1;
+    }
+}
+
+/* Every RBM of the stack must have trained: a layer at 0 epochs holds
+ * its initial weights, and a model built on it would mean nothing. */
+static ebm_status check_layers_trained(struct ebm_ckpt *ck, int L, const int *sizes)
+{
+    for (int k = 0; k < L; k++) {
+        char group[64];
+        snprintf(group, sizeof group, "/model/layers/%d", k);
+        int64_t epochs;
+        if (ebm_ckpt_read_attr_i64(ck, group, "epochs", &epochs) != EBM_OK) {
+            ebm_error_clear();
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: DBN layer %d has no %s attribute epochs; "
+                            "damaged checkpoint", ck->path, k, group);
+        }
+        if (epochs < 0)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: DBN layer %d: damaged epochs %lld on %s",
+                            ck->path, k, (long long)epochs, group);
+        if (epochs == 0)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: DBN layer %d (the %d x %d RBM at %s) has not "
+                            "trained yet (0 epochs): a checkpoint from part way through the "
+                            "layer-wise pipeline; use one written after every layer trained",
+                            ck->path, k, sizes[k], sizes[k + 1], group);
+    }
+    return EBM_OK;
+}
+
+static ebm_status read_dbn_contents(struct ebm_ckpt *ck, struct dbn *d,
+                                    struct ebm_model_info *info)
+{
+    char *type = NULL;
+    EBM_TRY(read_type(ck, &type));
+    int is_dbn = strcmp(type, "dbn") == 0, is_rbm = strcmp(type, "rbm") == 0;
+    ebm_status st = is_dbn || is_rbm
+                        ? EBM_OK
+                        : EBM_FAIL(EBM_ERR_INPUT, "%s: holds a '%s' model, not a dbn (or rbm)",
+                                   ck->path, type);
+    free(type);
+    EBM_TRY(st);
+    int sizes[EBM_DBN_MAX_LAYERS + 1];
+    if (is_rbm) {
+        EBM_TRY(read_rbm_sizes(ck, &sizes[0], &sizes[1]));
+        EBM_TRY(dbn_init(d, 1, sizes));
+        EBM_TRY(read_rbm_tensors(ck, "/model", &d->rbm[0]));
+        read_info(ck, sizes[0], info);
+        return EBM_OK;
+    }
+    int64_t L;
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_layers", &L));
+    if (L < 1 || L > EBM_DBN_MAX_LAYERS)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged DBN: n_layers = %lld (expected 1 to %d)",
+                        ck->path, (long long)L, EBM_DBN_MAX_LAYERS);
+    char *layers = NULL;
+    EBM_TRY(ebm_ckpt_read_attr_str(ck, "/model", "layers", &layers));
+    int n = 0;
+    st = parse_layers(ck->path, layers, sizes, EBM_DBN_MAX_LAYERS + 1, &n);
+    if (st == EBM_OK && n != L + 1)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: damaged DBN: layers '%s' lists %d sizes, but "
+                      "n_layers = %lld needs %lld", ck->path, layers, n, (long long)L,
+                      (long long)L + 1);
+    free(layers);
+    EBM_TRY(st);
+    EBM_TRY(check_layers_trained(ck, (int)L, sizes));
+    EBM_TRY(dbn_init(d, (int)L, sizes));
+    for (int k = 0; k < L; k++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "/model/layers/%d", k);
+        EBM_TRY(read_rbm_tensors(ck, prefix, &d->rbm[k]));
+    }
+    read_info(ck, sizes[0], info);
+    return EBM_OK;
+}
+
+ebm_status ebm_model_read_dbn(const char *path, MPI_Comm comm, struct dbn *d,
+                              struct ebm_model_info *info)
+{
+    memset(d, 0, sizeof *d);
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, comm));
+    ebm_status st = read_dbn_contents(&ck, d, info);
+    ebm_ckpt_close(&ck);
+    if (st != EBM_OK) dbn_free(d);
     return st;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ebm/checkpoint.h"
 
@@ -156,6 +157,9 @@ ebm_status ebm_dbn_save(struct ebm_dbn_trainer *d, const char *path)
     struct ebm_ckpt ck;
     ebm_status st = ebm_ckpt_create(&ck, path, d->world->world);
     if (st == EBM_OK) st = save_contents(d, &ck);
+    /* Fault injection for the crash tests, as for RBM checkpoints. */
+    const char *delay = getenv("EBM_FAULT_CHECKPOINT_DELAY");
+    if (st == EBM_OK && delay) sleep((unsigned)atoi(delay));
     st = ebm_par_agree(d->world, st); /* commit only what every rank wrote */
     if (st != EBM_OK) {
         ebm_ckpt_abort(&ck);

@@ -258,7 +258,9 @@ static ebm_status log_tick(struct ebm_dbn_trainer *d, const double *all, double 
                                             p->group_size[l] / root[R_SECONDS] : 0.0;
         if (!d->quiet) {
             printf("tick %4d/%d  stage %d  %-5s", d->tick + 1, p->ticks, l, mode);
-            if (epoch > 0) printf(" epoch %4d/%-4d", epoch, p->run_epochs[l]);
+            /* Training counts to the epochs it trains, feeding to the end. */
+            if (epoch > 0)
+                printf(" epoch %4d/%-4d", epoch, trained ? p->train_epochs[l] : p->run_epochs[l]);
             else printf("                ");
             if (trained) printf("  recon %8.3f", root[R_RECON]);
             else printf("                ");
@@ -355,6 +357,9 @@ static ebm_status tick_work(struct ebm_dbn_trainer *d, int *stop)
     double t1 = now();
     /* Idle stages have nothing to do until the stages below have fed them. */
     struct ebm_epoch_metrics m = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+    /* Waiting stages sleep here rather than spin in the next collective. */
+    ebm_status met = ebm_par_barrier_idle(d->world->world);
+    if (st == EBM_OK) st = met;
     EBM_TRY(ebm_par_agree(d->world, st));
     if (trained) EBM_TRY(ebm_par_agree(d->world, ebm_trainer_evaluate(&d->tr, &m)));
     else EBM_TRY(ebm_par_agree(d->world, EBM_OK)); /* matches the call above */

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 ebm_status ebm_mpi_error(int code, const char *file, int line, const char *func,
                          const char *call)
@@ -91,4 +92,26 @@ ebm_status ebm_comm_agree(MPI_Comm comm, ebm_status local)
 ebm_status ebm_par_agree(const struct ebm_par *par, ebm_status local)
 {
     return ebm_comm_agree(par->world, local);
+}
+
+ebm_status ebm_par_wait(MPI_Request *req)
+{
+    /* MPI_Wait polls the network at full speed. A rank that waits long
+     * (a pipeline stage whose neighbour is slower) would take a core from
+     * the ranks that compute when ranks share cores; a short sleep between
+     * tests gives it back, for at most this much added latency. */
+    const struct timespec nap = { 0, 50 * 1000 };
+    for (int polls = 0;; polls++) {
+        int done = 0;
+        EBM_MPI_TRY(MPI_Test(req, &done, MPI_STATUS_IGNORE));
+        if (done) return EBM_OK;
+        if (polls >= 64) nanosleep(&nap, NULL);
+    }
+}
+
+ebm_status ebm_par_barrier_idle(MPI_Comm comm)
+{
+    MPI_Request req;
+    EBM_MPI_TRY(MPI_Ibarrier(comm, &req));
+    return ebm_par_wait(&req);
 }

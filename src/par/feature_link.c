@@ -51,7 +51,7 @@ ebm_status ebm_link_out_put(struct ebm_link_out *out, int64_t k, const float *ba
     int slot = out->next;
     if (out->req[slot] != MPI_REQUEST_NULL) {
         double t0 = now();
-        EBM_MPI_TRY(MPI_Wait(&out->req[slot], MPI_STATUS_IGNORE));
+        EBM_TRY(ebm_par_wait(&out->req[slot]));
         out->blocked_s += now() - t0;
     }
     float *dst = out->buf + (size_t)slot * e->batch_len;
@@ -70,7 +70,7 @@ ebm_status ebm_link_out_put(struct ebm_link_out *out, int64_t k, const float *ba
 ebm_status ebm_link_out_end_epoch(struct ebm_link_out *out)
 {
     double t0 = now();
-    EBM_MPI_TRY(MPI_Waitall(out->e.depth, out->req, MPI_STATUSES_IGNORE));
+    for (int i = 0; i < out->e.depth; i++) EBM_TRY(ebm_par_wait(&out->req[i]));
     out->blocked_s += now() - t0;
     out->next = 0;
     return EBM_OK;
@@ -121,7 +121,7 @@ ebm_status ebm_link_in_take(struct ebm_link_in *in, int64_t t, const float **bat
     EBM_ASSERT(t < e->down_steps && t < in->posted);
     int slot = (int)(t % e->depth);
     double t0 = now();
-    EBM_MPI_TRY(MPI_Wait(&in->req[slot], MPI_STATUS_IGNORE));
+    EBM_TRY(ebm_par_wait(&in->req[slot]));
     in->waiting_s += now() - t0;
     *batch = in->buf + (size_t)slot * e->batch_len;
     return EBM_OK;

@@ -368,7 +368,7 @@ st=$(job_field "$cid" JobState) r=$(job_field "$cid" Restarts)
 report "plain scancel: the ranks checkpoint and the job is not requeued" "${why%$'\n'}"
 [ -z "$why" ] || diag "$CANCEL_OUT" 15
 
-# ---- eval.sbatch and the dbn-pipeline stub ---------------------------------------------
+# ---- eval.sbatch and dbn-pipeline.sbatch ---------------------------------------------
 
 CK=$T/B/$FINAL
 [ -f "$CK" ] || CK=$T/A/$FINAL
@@ -383,10 +383,36 @@ grep -q '"method":"exact"' "$eval_out" 2>/dev/null || why+="no exact log-likelih
 report "eval.sbatch under SLURM: ebm eval --exact on 2 ranks" "${why%$'\n'}"
 [ -z "$why" ] || { diag "$T/eval.sbatch.out" 5; diag "${eval_out:-/dev/null}" 10; }
 
+# A 3-stage DBN pipeline job on 3 tasks: every stage trains, the run ends
+# with a DBN checkpoint, and the log has the per-stage summary.
+cat >"$T/dbn.ini" <<EOF
+[data]
+path = $T/d.h5
+[model]
+type = dbn
+layers = 16,8,6,4
+[train]
+epochs = 3
+batch_size = 8
+chains = 8
+monitor = 32
+[pipeline]
+warmup_epochs = 1
+finish_epochs = 1
+EOF
 rc=0
-bash jobs/dbn-pipeline.sbatch >"$T/dbn.out" 2>&1 || rc=$?
-report "dbn-pipeline.sbatch says DBN training is not available and exits 2" \
-    "$([ "$rc" -eq 2 ] && grep -qi 'not available' "$T/dbn.out" || echo "exit status $rc: $(cat "$T/dbn.out")")"
+sbatch --wait -J ebm-slurm-dbn -n 3 --overcommit --time=5 -o "$T/dbn-%j.out" \
+    --export="ALL,EBM_RUN_DIR=$T/D,EBM=$EBM" jobs/dbn-pipeline.sbatch "$T/dbn.ini" \
+    >"$T/dbn.sbatch.out" 2>&1 || rc=$?
+dbn_out=$(ls "$T"/dbn-*.out 2>/dev/null | head -1)
+why=""
+[ "$rc" -eq 0 ] || why+="sbatch --wait: exit status $rc"$'\n'
+[ -f "$T/D/ckpt-e000005.h5" ] || why+="no $T/D/ckpt-e000005.h5"$'\n'
+grep -q 'stage 2  busy' "$dbn_out" 2>/dev/null || why+="no per-stage summary in the job output"$'\n'
+n=$(grep -c '"stage":2,"mode":"train"' "$T/D/metrics.jsonl" 2>/dev/null)
+[ "${n:-0}" -eq 3 ] || why+="stage 2 trained on ${n:-0} pipeline epochs, expected 3"$'\n'
+report "dbn-pipeline.sbatch under SLURM: a 3-stage DBN on 3 tasks" "${why%$'\n'}"
+[ -z "$why" ] || { diag "$T/dbn.sbatch.out" 5; diag "${dbn_out:-/dev/null}" 15; }
 
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
