@@ -65,6 +65,13 @@ data: data/mnist.h5
 data/mnist.h5: scripts/fetch-mnist.sh | $(BUILD)/ebm
 	@EBM=$(BUILD)/ebm scripts/fetch-mnist.sh data
 
+# Fashion-MNIST from Debian's dataset-fashion-mnist (installed when missing, as root).
+.PHONY: data-fashion
+data-fashion: data/fashion.h5
+
+data/fashion.h5: scripts/fetch-fashion.sh | $(BUILD)/ebm
+	@EBM=$(BUILD)/ebm scripts/fetch-fashion.sh data
+
 test-build: $(BUILD)/ebm $(TESTS) $(MPI_TESTS)
 
 # The MNIST-slice test needs data/mnist.h5 (fetched once, then cached).
