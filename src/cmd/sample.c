@@ -17,7 +17,9 @@
 #include "ebm/dataset.h"
 #include "ebm/dbn.h"
 #include "ebm/gibbs.h"
+#include "ebm/diagnostics.h"
 #include "ebm/h5util.h"
+#include "ebm/mcmc.h"
 #include "ebm/model_file.h"
 #include "ebm/par.h"
 #include "ebm/png.h"
@@ -25,10 +27,13 @@
 static const char usage[] =
     "usage: ebm sample CKPT --n N --steps K --out FILE.png|FILE.h5\n"
     "                  [--init random|data] [--data FILE] [--split S] [--seed S]\n"
+    "                  [--sampler gibbs|mh|langevin|mala] [--step L] [--diagnostics]\n"
     "\n"
     "Runs N block-Gibbs chains (v -> h -> v) of the RBM in CKPT for K steps,\n"
     "split across the ranks of the MPI job, and writes every chain's visible\n"
-    "means p(v | h) from the last step.\n"
+    "means p(v | h) from the last step. With --sampler mh the chains are\n"
+    "Metropolis-Hastings on the free energy instead (a step is a sweep of\n"
+    "single-unit flip proposals), and their binary states are written.\n"
     "\n"
     "For a DBN checkpoint the chains run in the top RBM (over h_{L-1}, h_L);\n"
     "then one top-down pass samples h_k ~ p(h_k | h_{k+1}) down to h_1 and\n"
@@ -49,6 +54,13 @@ static const char usage[] =
     "  --seed S         RNG seed (default 1). Chain i draws from its own streams,\n"
     "                   keyed by (S, i): the same seed gives the same samples at\n"
     "                   any rank count (docs/sampling.md)\n"
+    "  --sampler S      gibbs (default) or mh for binary visible units;\n"
+    "                   langevin and mala need real-valued visible units\n"
+    "                   (docs/mcmc.md); mh reports its acceptance rate\n"
+    "  --step L         the Langevin/MALA step size (those samplers only)\n"
+    "  --diagnostics    record every chain's (top RBM) free energy at every\n"
+    "                   step and report the effective sample size and the\n"
+    "                   split-R-hat of those traces across all chains (K >= 8)\n"
     "  --help           this text\n";
 
 enum out_kind { OUT_PNG, OUT_H5 };
@@ -58,6 +70,10 @@ struct sample_args {
     int n, steps;              /* 0 until given */
     int init_data;             /* --init data */
     uint64_t seed;
+    int mcmc;                  /* --sampler other than gibbs */
+    enum ebm_mcmc_kind sampler; /* which, when mcmc */
+    double step;               /* --step, 0 until given */
+    int diagnostics;
     enum out_kind kind;
 };
 
@@ -87,6 +103,32 @@ static ebm_status parse_seed(const char *text, uint64_t *out)
     return EBM_OK;
 }
 
+static ebm_status parse_sampler(const char *text, struct sample_args *a)
+{
+    if (strcmp(text, "gibbs") == 0) {
+        a->mcmc = 0;
+        return EBM_OK;
+    }
+    if (ebm_mcmc_kind_parse(text, &a->sampler) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --sampler '%s' is not one of: gibbs, mh, "
+                        "langevin, mala", text);
+    }
+    a->mcmc = 1;
+    return EBM_OK;
+}
+
+static ebm_status parse_step(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno != 0 || !(v > 0) || !(v < 1e6))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --step '%s' is not a positive number", text);
+    *out = v;
+    return EBM_OK;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -102,7 +144,7 @@ static ebm_status parse_args(int argc, char **argv, struct sample_args *a)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         static const char *const valued[] = { "--n", "--steps", "--out", "--init", "--data",
-                                              "--split", "--seed" };
+                                              "--split", "--seed", "--sampler", "--step" };
         int is_valued = 0;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
             if (strcmp(arg, valued[k]) == 0) is_valued = 1;
@@ -116,6 +158,9 @@ static ebm_status parse_args(int argc, char **argv, struct sample_args *a)
         else if (strcmp(arg, "--init") == 0) init = argv[++i];
         else if (strcmp(arg, "--data") == 0) a->data = argv[++i];
         else if (strcmp(arg, "--split") == 0) a->split = argv[++i];
+        else if (strcmp(arg, "--sampler") == 0) EBM_TRY(parse_sampler(argv[++i], a));
+        else if (strcmp(arg, "--step") == 0) EBM_TRY(parse_step(argv[++i], &a->step));
+        else if (strcmp(arg, "--diagnostics") == 0) a->diagnostics = 1;
         else if (arg[0] == '-')
             return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: unknown flag '%s' (see ebm sample --help)",
                             arg);
@@ -138,6 +183,17 @@ static ebm_status parse_args(int argc, char **argv, struct sample_args *a)
     else if (strcmp(init, "random") != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --init '%s' is neither 'random' nor 'data'",
                         init);
+    int continuous = a->mcmc && a->sampler != EBM_MCMC_MH;
+    if (a->step > 0 && !continuous)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --step is the step size of --sampler "
+                        "langevin or mala");
+    if (continuous && !(a->step > 0))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --sampler %s needs --step L (the step "
+                        "size, e.g. 0.01)", ebm_mcmc_kind_name(a->sampler));
+    if (a->diagnostics && a->steps < 8)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --diagnostics splits each chain's trace in "
+                        "halves of at least 4 steps: --steps must be at least 8 (it is %d)",
+                        a->steps);
     if (a->init_data && !a->data)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --init data needs --data FILE");
     /* Ignoring them would hide a mistake in the command line. */
@@ -306,6 +362,74 @@ static ebm_status gather_rows(const struct ebm_par *par, const float *rows, int6
     return EBM_OK;
 }
 
+/* What the chains did, summed over all ranks. */
+struct chain_report {
+    int64_t proposed, accepted;   /* Metropolis-Hastings proposals */
+    struct ebm_trace_diag diag;   /* --diagnostics */
+};
+
+/* The chains v (count rows of the top RBM m's visible units) for --steps,
+ * by the chosen sampler; pv_out as for ebm_gibbs_run (Gibbs only; with
+ * Metropolis-Hastings the sample is the state itself). With --diagnostics
+ * each chain's free energy after each step forms its trace. Collective. */
+static ebm_status run_chains(const struct sample_args *a, const struct ebm_par *par,
+                             const struct rbm *m, struct ebm_gibbs *g, float *v, int64_t count,
+                             int64_t first, float *pv_out, struct chain_report *rep)
+{
+    int K = a->steps, H = m->n_hidden;
+    double *trace = NULL, *fe = NULL;
+    float *scratch = NULL;
+    struct ebm_mcmc s = { 0 };
+    struct ebm_target t;
+    ebm_status st = EBM_OK;
+    if (a->diagnostics) {
+        trace = calloc((size_t)count * K + 1, sizeof *trace);
+        fe = calloc((size_t)count + 1, sizeof *fe);
+        scratch = calloc((size_t)count * H + 1, sizeof *scratch);
+        if (!trace || !fe || !scratch)
+            st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %lld x %d free-energy traces on "
+                          "rank %d", (long long)count, K, par->rank);
+    }
+    if (st == EBM_OK && a->mcmc) {
+        if (a->sampler != EBM_MCMC_MH)
+            st = EBM_FAIL(EBM_ERR_INPUT, "--sampler %s needs real-valued visible units; the "
+                          "model in %s has binary ones (use gibbs or mh)",
+                          ebm_mcmc_kind_name(a->sampler), a->ckpt);
+        struct ebm_mcmc_opts o = { .kind = a->sampler, .scan = EBM_SCAN_RANDOM, .step = a->step };
+        if (st == EBM_OK) st = ebm_target_rbm(m, &t);
+        if (st == EBM_OK) st = ebm_mcmc_init(&s, &t, &o, (int)count, first, a->seed);
+    }
+    st = ebm_par_agree(par, st);
+    struct ebm_mcmc_counts c = { 0 };
+    if (st == EBM_OK && a->mcmc) {
+        if (trace) ebm_mcmc_run_trace(&s, v, K, 1, trace, K, &c);
+        else ebm_mcmc_run(&s, v, K, &c);
+    } else if (st == EBM_OK && !trace) {
+        ebm_gibbs_run(g, m, v, K, pv_out);
+    } else if (st == EBM_OK) {
+        /* One step at a time: the free energy after each is the trace. */
+        for (int k = 0; k < K; k++) {
+            ebm_gibbs_run(g, m, v, 1, k + 1 == K ? pv_out : NULL);
+            rbm_free_energy(m, v, (int)count, scratch, fe);
+            for (int64_t r = 0; r < count; r++) trace[r * K + k] = fe[r];
+        }
+    }
+    int64_t n[2] = { c.proposed, c.accepted };
+    if (st == EBM_OK) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, n, 2, MPI_INT64_T, MPI_SUM, par->world);
+        if (rc != MPI_SUCCESS) st = ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Allreduce");
+    }
+    rep->proposed = n[0];
+    rep->accepted = n[1];
+    if (st == EBM_OK && trace)
+        st = ebm_diagnose_comm(trace, (int)count, K, par->world, &rep->diag);
+    ebm_mcmc_free(&s);
+    free(trace);
+    free(fe);
+    free(scratch);
+    return st;
+}
+
 static void layers_text(const struct dbn *d, char *buf, size_t len)
 {
     size_t used = 0;
@@ -361,11 +485,12 @@ static ebm_status sample(const struct sample_args *a)
         else ebm_gibbs_random_init(&g, v);
     }
     st = ebm_par_agree(&par, st);
+    struct chain_report rep = { 0 };
+    if (st == EBM_OK) st = ebm_par_agree(&par, run_chains(a, &par, &d.rbm[L - 1], &g, v, count,
+                                                          first, L == 1 ? pv : NULL, &rep));
     if (st == EBM_OK) {
-        /* An RBM's samples are its chains' last visible means; a DBN's
-         * top chain leaves a binary h_{L-1} that starts the directed
-         * pass, chain i's draws below it coming from its own stream. */
-        ebm_gibbs_run(&g, &d.rbm[L - 1], v, a->steps, L == 1 ? pv : NULL);
+        /* A DBN's top chain leaves a binary h_{L-1} that starts the
+         * directed pass, chain i's draws below it from its own stream. */
         if (L > 1) {
             for (int64_t r = 0; r < count; r++)
                 ebm_rng_init(&rng[r], a->seed, (uint32_t)(first + r), EBM_RNG_DBN_SAMPLE);
@@ -384,8 +509,11 @@ static ebm_status sample(const struct sample_args *a)
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
-        printf("wrote %d sample%s (%d Gibbs step%s", a->n, a->n == 1 ? "" : "s", a->steps,
-               a->steps == 1 ? "" : "s");
+        printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", a->steps,
+               a->mcmc ? "Metropolis-Hastings" : "Gibbs", a->steps == 1 ? "" : "s");
+        if (a->mcmc)
+            printf(", acceptance %.4f", rep.proposed > 0 ? (double)rep.accepted / (double)rep.proposed
+                                                         : 0.0);
         if (L > 1) {
             char sizes[512];
             layers_text(&d, sizes, sizeof sizes);
@@ -395,6 +523,12 @@ static ebm_status sample(const struct sample_args *a)
         if (a->init_data) printf("data %s /%s", a->data, a->split);
         else printf("random");
         printf(") -> %s\n", a->out);
+        if (a->diagnostics)
+            printf("diagnostics: free-energy traces of %d chains x %d steps: ESS %.1f "
+                   "(per chain: min %.1f, mean %.1f), split-R-hat %.4f%s\n", rep.diag.chains,
+                   rep.diag.draws, rep.diag.ess, rep.diag.ess_chain_min, rep.diag.ess_chain_mean,
+                   rep.diag.rhat, rep.diag.rhat > 1.01 ? "  (above 1.01: the chains have not "
+                   "mixed; run more steps)" : "");
     }
     free(all);
     free(counts);

@@ -474,6 +474,28 @@ ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.jpg"
 expect_error "sample: unknown --out extension names it" "$T/x.jpg" ".png" ".h5"
 ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init data
 expect_error "sample: --init data without --data" "--init data" "--data"
+# Metropolis-Hastings and the diagnostics: the same chains at 1 and 2
+# ranks, an acceptance rate, and ESS / split-R-hat of the traces.
+ebm sample "$S_CK" --n 12 --steps 40 --sampler mh --diagnostics --out "$T/m1.h5"
+m1_out=$(cat "$T/out")
+ebm2 sample "$S_CK" --n 12 --steps 40 --sampler mh --diagnostics --out "$T/m2.h5"
+report "sample --sampler mh --diagnostics: same samples and diagnostics at 1 and 2 ranks" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       printf '%s\n' "$m1_out" | grep -q 'Metropolis-Hastings steps, acceptance 0\.[0-9]' || echo "no acceptance rate"
+       printf '%s\n' "$m1_out" | grep -q '^diagnostics: free-energy traces of 12 chains x 40 steps: ESS [0-9.]* (per chain: min [0-9.]*, mean [0-9.]*), split-R-hat [0-9.]*' || echo "no diagnostics line"
+       [ "$(printf '%s\n' "$m1_out" | grep '^diagnostics')" = "$(grep '^diagnostics' "$T/out")" ] || echo "diagnostics differ between 1 and 2 ranks"
+       [ -n "$(s_samples "$T/m1.h5")" ] && [ "$(s_samples "$T/m1.h5")" = "$(s_samples "$T/m2.h5")" ] || echo "samples differ")"
+ebm sample "$S_CK" --n 12 --steps 40 --diagnostics --out "$T/g1.h5"
+report "sample --diagnostics with Gibbs chains" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; grep -q '^diagnostics: free-energy traces of 12 chains x 40 steps' "$T/out" || echo "no diagnostics line")"
+ebm sample "$S_CK" --n 5 --steps 10 --sampler mala --step 0.1 --out "$T/x.h5"
+expect_error "sample: mala on binary visible units is refused" "mala" "binary"
+ebm sample "$S_CK" --n 5 --steps 10 --sampler hmc --out "$T/x.h5"
+expect_error "sample: unknown --sampler names the choices" "hmc" "gibbs, mh, langevin, mala"
+ebm sample "$S_CK" --n 5 --steps 10 --sampler mh --step 0.5 --out "$T/x.h5"
+expect_error "sample: --step is only for langevin and mala" "--step"
+ebm sample "$S_CK" --n 5 --steps 4 --diagnostics --out "$T/x.h5"
+expect_error "sample: --diagnostics needs at least 8 steps" "--steps must be at least 8"
 ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init noise
 expect_error "sample: unknown --init names it" "noise"
 ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --frobnicate
@@ -558,7 +580,7 @@ OMPI_MCA_mpi_yield_when_idle=1 timeout 60 mpirun --allow-run-as-root --oversubsc
 launcher=$!
 ranks=""
 # Signal once the ranks are a few epochs in.
-for _ in $(seq 400); do [ "$(grep -c '' "$T/s-stop/metrics.jsonl" 2>/dev/null)" -ge 5 ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ "$(cat "$T/s-stop/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.05; done
 ranks=$(pgrep -P "$launcher")
 one=$(echo "$ranks" | head -1)
 [ -n "$one" ] && kill -USR1 "$one"
@@ -574,7 +596,7 @@ same_tensors "stopped then resumed run is bit-identical to an uninterrupted one"
 OMPI_MCA_mpi_yield_when_idle=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 \
     "$EBM" train "$BASE" --set output.dir="$T/s-el" "${LONG[@]}" >"$T/out" 2>"$T/err" &
 launcher=$!
-for _ in $(seq 400); do [ "$(grep -c '' "$T/s-el/metrics.jsonl" 2>/dev/null)" -ge 5 ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ "$(cat "$T/s-el/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.05; done
 one=$(pgrep -P "$launcher" | head -1)
 [ -n "$one" ] && kill -USR1 "$one"
 wait "$launcher"; stop_rc=$?
