@@ -1,9 +1,11 @@
 /* The training step allocates nothing: malloc, calloc and realloc calls
  * from ebm's own code are counted through the linker's --wrap (see the
  * Makefile rule for this test), around steps of CD-1, PCD-2 and centered
- * PCD-1. */
+ * PCD-1, a DBN stage's steps with its feature link, and the MCMC samplers. */
 #include "testutil.h"
 
+#include "ebm/feature_link.h"
+#include "ebm/mcmc.h"
 #include "ebm/trainer.h"
 
 void *__real_malloc(size_t n);
@@ -86,7 +88,86 @@ static void test_hotloop_centered_pcd_allocates_nothing(void **state)
     steps_allocate_nothing(true, 1, true);
 }
 
+/* A DBN stage: batches from ebm_trainer_load_rows, features sent up and
+ * taken back through a link from this rank to itself. */
+static void test_hotloop_pipeline_stage_allocates_nothing(void **state)
+{
+    (void)state;
+    enum { V = 6, H = 4, B = 5, S = 12 };
+    struct ebm_config cfg;
+    ebm_config_defaults(&cfg);
+    cfg.model.hidden = H;
+    cfg.train.batch_size = B;
+    cfg.train.chains = 3;
+    cfg.train.centering = true;
+    cfg.train.monitor = 4;
+    cfg.data.binarize = EBM_BINARIZE_STOCHASTIC;
+    struct ebm_par par;
+    assert_int_equal(ebm_par_init(&par, MPI_COMM_WORLD), EBM_OK);
+    float marginals[V] = { 0.2f, 0.4f, 0.5f, 0.6f, 0.7f, 0.9f }, x[B * V];
+    for (int i = 0; i < B * V; i++) x[i] = (float)(i % 7) / 7.0f;
+    struct ebm_trainer tr;
+    assert_int_equal(ebm_trainer_init_fed(&tr, &cfg, &par, V, S, marginals), EBM_OK);
+    struct ebm_link_ends e = { .comm = MPI_COMM_SELF, .tag = 3, .up_first = 0, .up_size = 1,
+                               .down_first = 0, .down_size = 1, .down_steps = S, .depth = 2,
+                               .batch_len = (size_t)B * H };
+    struct ebm_link_out out;
+    struct ebm_link_in in;
+    assert_int_equal(ebm_link_out_init(&out, &e, 0), EBM_OK);
+    assert_int_equal(ebm_link_in_init(&in, &e, 0), EBM_OK);
+    long before = allocations;
+    assert_int_equal(ebm_link_in_begin_epoch(&in), EBM_OK);
+    for (int k = 0; k < S; k++) {
+        ebm_trainer_load_rows(&tr, x);
+        assert_int_equal(ebm_trainer_update(&tr), EBM_OK);
+        assert_int_equal(ebm_link_out_put(&out, k, tr.ph_data), EBM_OK);
+        const float *got;
+        assert_int_equal(ebm_link_in_take(&in, k, &got), EBM_OK);
+    }
+    assert_int_equal(ebm_link_out_end_epoch(&out), EBM_OK);
+    assert_int_equal(allocations - before, 0);
+    ebm_link_out_free(&out);
+    ebm_link_in_free(&in);
+    ebm_trainer_free(&tr);
+    ebm_par_free(&par);
+}
+
+/* Metropolis-Hastings on an RBM, MALA on a Gaussian-Bernoulli RBM. */
+static void test_hotloop_mcmc_allocates_nothing(void **state)
+{
+    (void)state;
+    enum { V = 5, H = 3, C = 4, STEPS = 20 };
+    struct rbm m;
+    assert_int_equal(rbm_init(&m, V, H), EBM_OK);
+    struct ebm_rng r;
+    ebm_rng_init(&r, 5, 0, EBM_RNG_TEST);
+    ebm_rng_normal(&r, m.block, rbm_block_size(V, H));
+    float sigma[V] = { 1, 1, 1, 1, 1 }, x[C * V];
+    struct ebm_mcmc_grbm g = { V, H, m.W, m.vbias, m.hbias, sigma };
+    struct ebm_target t[2];
+    assert_int_equal(ebm_target_rbm(&m, &t[0]), EBM_OK);
+    assert_int_equal(ebm_target_grbm(&g, &t[1]), EBM_OK);
+    struct ebm_mcmc_opts o[2] = { { .kind = EBM_MCMC_MH, .scan = EBM_SCAN_RANDOM },
+                                  { .kind = EBM_MCMC_MALA, .step = 0.1 } };
+    double trace[C * STEPS];
+    for (int i = 0; i < 2; i++) {
+        struct ebm_mcmc s;
+        assert_int_equal(ebm_mcmc_init(&s, &t[i], &o[i], C, 0, 1), EBM_OK);
+        ebm_mcmc_random_init(&s, x);
+        struct ebm_mcmc_counts c = { 0 };
+        long before = allocations;
+        ebm_mcmc_run(&s, x, STEPS, &c);
+        ebm_mcmc_run_trace(&s, x, STEPS, 1, trace, STEPS, &c);
+        assert_int_equal(allocations - before, 0);
+        assert_true(c.proposed > 0);
+        ebm_mcmc_free(&s);
+    }
+    rbm_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_hotloop_pipeline_stage_allocates_nothing),
+    cmocka_unit_test(test_hotloop_mcmc_allocates_nothing),
     cmocka_unit_test(test_hotloop_cd1_allocates_nothing),
     cmocka_unit_test(test_hotloop_pcd2_allocates_nothing),
     cmocka_unit_test(test_hotloop_centered_pcd_allocates_nothing),
