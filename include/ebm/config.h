@@ -20,6 +20,7 @@ enum ebm_lr_schedule { EBM_LR_CONSTANT, EBM_LR_LINEAR, EBM_LR_EXP };
 enum ebm_pipeline_mode { EBM_PIPELINE_GREEDY, EBM_PIPELINE_OVERLAPPED };
 enum ebm_pipeline_feed { EBM_FEED_PROBABILITIES, EBM_FEED_SAMPLES };
 #define EBM_MAX_LAYERS 16 /* sizes in model.layers, the data's included */
+#define EBM_MAX_LABELS 64 /* entries in data.include_labels */
 
 struct ebm_config {
     char source[EBM_PATH_MAX];        /* file the config came from, for messages */
@@ -29,6 +30,7 @@ struct ebm_config {
         char valid_split[EBM_NAME_MAX]; /* held-out split for the free-energy gap; "" = none */
         enum ebm_binarize binarize;   /* stochastic | threshold | none */
         int64_t max_examples;         /* use only the first N training rows; 0 = all */
+        char include_labels[256];     /* "0,1,2": keep only rows with these labels; "" = all */
     } data;
     struct {
         char type[EBM_NAME_MAX];      /* rbm | dbn */
@@ -89,6 +91,9 @@ void ebm_config_print_reference(FILE *out);
 /* Parses a comma list of positive integers ("784,500,500") into out[max];
  * the count goes to n. false (with why set) on bad syntax or too many. */
 bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, size_t whylen);
+/* The same with the values in [lo, hi]. */
+bool ebm_parse_int_range_list(const char *text, int lo, int hi, int *out, int max, int *n,
+                              char *why, size_t whylen);
 ebm_status ebm_config_bcast(struct ebm_config *cfg, int root, MPI_Comm comm);
 
 #endif

@@ -30,6 +30,13 @@ void ebm_shard_range(int64_t n_total, int rank, int size, int64_t *first, int64_
  * EBM_ERR_INPUT, naming the file and dataset. */
 ebm_status ebm_dataset_read_shard(const char *path, const char *split, int64_t limit,
                                   MPI_Comm comm, struct ebm_dataset *out);
+/* Collective over comm: keeps only this rank's rows whose label is one of
+ * labels (in their order), and recounts first and n_total over the ranks.
+ * The kept rows are global rows [first, first + n) of the selection. A
+ * split without labels, or a selection of no row, fails with
+ * EBM_ERR_INPUT naming the file and split. */
+ebm_status ebm_dataset_keep_labels(struct ebm_dataset *ds, const int *labels, int n_labels,
+                                   MPI_Comm comm, const char *path, const char *split);
 /* True when the file has /<split>/x (collective-safe: every rank opens read-only). */
 bool ebm_dataset_has_split(const char *path, const char *split);
 void ebm_dataset_free(struct ebm_dataset *ds);

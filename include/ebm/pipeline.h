@@ -46,6 +46,12 @@ ebm_status ebm_pipeline_groups(const int *sizes, int n_stages, const char *spec,
 ebm_status ebm_pipeline_plan(const struct ebm_config *cfg, int ranks, int64_t n_rows,
                              struct ebm_pipeline_plan *plan);
 
+/* Stage 0's steps per epoch as its trainer found them (its shards may be
+ * uneven, e.g. after [data] include_labels), and the stages above from
+ * them; the same input error as above when a stage gets no batch. */
+ebm_status ebm_pipeline_set_steps(struct ebm_pipeline_plan *plan, int64_t stage0_steps,
+                                  const struct ebm_config *cfg);
+
 /* The stage that world rank `rank` belongs to. */
 int ebm_pipeline_stage_of(const struct ebm_pipeline_plan *plan, int rank);
 

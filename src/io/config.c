@@ -75,6 +75,8 @@ static const struct key keys[] = {
         "intensities in [0, 1] to binary units: Bernoulli sample, threshold at 0.5, or used as they are"),
     KEY(data, max_examples, K_INT64, 0, 0, NO_MAX, "0", NULL,
         "use only the first N training rows; 0 = all"),
+    KEY(data, include_labels, K_STRING, 0, 0, 0, "", NULL,
+        "train (and monitor) only on rows with these labels, e.g. 0,1,2; empty = all rows"),
     KEY(model, type, K_STRING, 0, 0, NONEMPTY, "rbm", model_names,
         "model family: rbm, or dbn (a stack of RBMs trained as a pipeline)"),
     KEY(model, hidden, K_INT, 1, 1000000, 0, "500", NULL,
@@ -590,6 +592,12 @@ ebm_status ebm_config_set(struct ebm_config *cfg, const char *assignment)
 
 bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, size_t whylen)
 {
+    return ebm_parse_int_range_list(text, 1, 1000000, out, max, n, why, whylen);
+}
+
+bool ebm_parse_int_range_list(const char *text, int lo, int hi, int *out, int max, int *n,
+                              char *why, size_t whylen)
+{
     *n = 0;
     const char *p = text;
     for (;;) {
@@ -597,8 +605,9 @@ bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, 
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 1000000) {
-            snprintf(why, whylen, "'%s': expected comma-separated integers in [1, 1000000]", text);
+        if (end == p || errno || v < lo || v > hi) {
+            snprintf(why, whylen, "'%s': expected comma-separated integers in [%d, %d]", text,
+                     lo, hi);
             return false;
         }
         if (*n == max) {
@@ -610,7 +619,8 @@ bool ebm_parse_int_list(const char *text, int *out, int max, int *n, char *why, 
         while (*p == ' ') p++;
         if (*p == '\0') return true;
         if (*p++ != ',') {
-            snprintf(why, whylen, "'%s': expected comma-separated integers in [1, 1000000]", text);
+            snprintf(why, whylen, "'%s': expected comma-separated integers in [%d, %d]", text,
+                     lo, hi);
             return false;
         }
     }
@@ -670,6 +680,13 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
         return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s' is for stacked models; "
                         "model.type = rbm takes its size from model.hidden", cfg->model.layers);
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
+    if (cfg->data.include_labels[0]) {
+        int labels[EBM_MAX_LABELS], n;
+        char why[384];
+        if (!ebm_parse_int_range_list(cfg->data.include_labels, 0, INT_MAX, labels,
+                                      EBM_MAX_LABELS, &n, why, sizeof why))
+            return EBM_FAIL(EBM_ERR_INPUT, "data.include_labels: %s", why);
+    }
     if (!strcmp(cfg->data.split, cfg->data.valid_split))
         return EBM_FAIL(EBM_ERR_INPUT, "data.valid_split = '%s' is the training split "
                         "(data.split); use another split or leave it empty",

@@ -511,3 +511,37 @@ done:
     }
     return st;
 }
+
+ebm_status ebm_dataset_keep_labels(struct ebm_dataset *ds, const int *labels, int n_labels,
+                                   MPI_Comm comm, const char *path, const char *split)
+{
+    /* The same on every rank (the file has labels or not): no agreement needed. */
+    if (!ds->y && ds->n_total > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s has no labels (/%s/y), so [data] "
+                        "include_labels cannot select rows", path, split, split);
+    int64_t kept = 0;
+    for (int64_t r = 0; r < ds->n; r++) {
+        int keep = 0;
+        for (int k = 0; k < n_labels && !keep; k++) keep = ds->y[r] == labels[k];
+        if (!keep) continue;
+        if (kept != r) {
+            memmove(ds->x + kept * ds->dim, ds->x + r * ds->dim, sizeof(float) * (size_t)ds->dim);
+            ds->y[kept] = ds->y[r];
+        }
+        kept++;
+    }
+    int64_t first = 0, total = kept;
+    int rc = MPI_Exscan(&kept, &first, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&kept, &total, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (rc != MPI_SUCCESS)
+        return EBM_FAIL(EBM_ERR_MPI, "%s: MPI error while counting the selected rows", path);
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    ds->first = rank == 0 ? 0 : first;
+    ds->n = kept;
+    ds->n_total = total;
+    if (total == 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: no row of /%s has a label in [data] include_labels",
+                        path, split);
+    return EBM_OK;
+}

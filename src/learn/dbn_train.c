@@ -124,14 +124,15 @@ ebm_status ebm_dbn_init(struct ebm_dbn_trainer *d, const struct ebm_config *cfg,
         d->tr.quiet = 1;
     }
     EBM_TRY(ebm_par_agree(world, st));
-    int64_t shape[2] = { d->tr.data.n_total, d->tr.data.dim };
-    EBM_MPI_TRY(MPI_Bcast(shape, 2, MPI_INT64_T, 0, world->world));
+    int64_t shape[3] = { d->tr.data.n_total, d->tr.data.dim, d->tr.steps_per_epoch };
+    EBM_MPI_TRY(MPI_Bcast(shape, 3, MPI_INT64_T, 0, world->world));
     d->n_rows = shape[0];
     if (shape[1] != sizes[0])
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] layers starts with %d, but %s /%s/x has %lld "
                         "columns", cfg->source, sizes[0], cfg->data.path, cfg->data.split,
                         (long long)shape[1]);
     EBM_TRY(ebm_pipeline_plan(cfg, world->size, d->n_rows, &d->plan));
+    EBM_TRY(ebm_pipeline_set_steps(&d->plan, shape[2], cfg));
     stage_config(cfg, &d->plan, d->stage, &d->stage_cfg);
     d->has_in = d->stage > 0;
     d->has_out = d->stage + 1 < d->plan.n_stages;

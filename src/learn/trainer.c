@@ -1,6 +1,7 @@
 #include "ebm/trainer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,12 +130,32 @@ static void start_state(struct ebm_trainer *tr, const float *p)
         tr->chains[i] = tr->chains[i] < 0.5f ? 1.0f : 0.0f;
 }
 
+/* Collective: [data] include_labels applied to both shards, after every
+ * rank has read its own (the selection counts rows over the ranks). */
+static ebm_status select_labels(struct ebm_trainer *tr)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    int labels[EBM_MAX_LABELS], n;
+    char why[384];
+    if (!ebm_parse_int_range_list(cfg->data.include_labels, 0, INT_MAX, labels, EBM_MAX_LABELS,
+                                  &n, why, sizeof why))
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [data] include_labels: %s", cfg->source, why);
+    EBM_TRY(ebm_dataset_keep_labels(&tr->data, labels, n, tr->par->world, cfg->data.path,
+                                    cfg->data.split));
+    if (tr->valid.n_total > 0)
+        EBM_TRY(ebm_dataset_keep_labels(&tr->valid, labels, n, tr->par->world, cfg->data.path,
+                                        cfg->data.valid_split));
+    if (tr->n_monitor > tr->data.n) tr->n_monitor = tr->data.n;
+    return EBM_OK;
+}
+
 ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg,
                             const struct ebm_par *par)
 {
     /* Data errors may hit one rank only; everyone must hear of them
      * before the next collective. */
     EBM_TRY(ebm_par_agree(par, init_local(tr, cfg, par)));
+    if (cfg->data.include_labels[0]) EBM_TRY(ebm_par_agree(par, select_labels(tr)));
     int64_t fewest = tr->data.n;
     MPI_Allreduce(MPI_IN_PLACE, &fewest, 1, MPI_INT64_T, MPI_MIN, par->world);
     /* Every rank takes the same number of full batches per epoch; the few

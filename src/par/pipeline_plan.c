@@ -74,6 +74,23 @@ static ebm_status plan_epochs(const struct ebm_config *cfg, struct ebm_pipeline_
     return EBM_OK;
 }
 
+ebm_status ebm_pipeline_set_steps(struct ebm_pipeline_plan *p, int64_t stage0_steps,
+                                  const struct ebm_config *cfg)
+{
+    p->steps_per_epoch[0] = stage0_steps;
+    for (int l = 0; l < p->n_stages; l++) {
+        if (l > 0)
+            p->steps_per_epoch[l] =
+                p->steps_per_epoch[l - 1] * p->group_size[l - 1] / p->group_size[l];
+        if (p->steps_per_epoch[l] < 1)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: stage %d gets no full batch per epoch "
+                            "(batch_size %d, %lld steps per epoch at stage 0 on %d ranks): use "
+                            "a smaller [train] batch_size or fewer ranks", cfg->source, l,
+                            cfg->train.batch_size, (long long)stage0_steps, p->group_size[0]);
+    }
+    return EBM_OK;
+}
+
 ebm_status ebm_pipeline_plan(const struct ebm_config *cfg, int ranks, int64_t n_rows,
                              struct ebm_pipeline_plan *p)
 {
@@ -93,18 +110,7 @@ ebm_status ebm_pipeline_plan(const struct ebm_config *cfg, int ranks, int64_t n_
     /* Stage 0 as a data-parallel RBM: full batches of the smallest shard. */
     int64_t first, fewest;
     ebm_shard_range(n_rows, p->group_size[0] - 1, p->group_size[0], &first, &fewest);
-    int B = cfg->train.batch_size;
-    p->steps_per_epoch[0] = fewest / B;
-    for (int l = 0; l < p->n_stages; l++) {
-        if (l > 0)
-            p->steps_per_epoch[l] =
-                p->steps_per_epoch[l - 1] * p->group_size[l - 1] / p->group_size[l];
-        if (p->steps_per_epoch[l] < 1)
-            return EBM_FAIL(EBM_ERR_INPUT, "%s: stage %d gets no full batch per epoch (%lld "
-                            "rows, batch_size %d, groups %d..): use a smaller [train] "
-                            "batch_size or fewer ranks", cfg->source, l, (long long)n_rows, B,
-                            p->group_size[0]);
-    }
+    EBM_TRY(ebm_pipeline_set_steps(p, fewest / cfg->train.batch_size, cfg));
     return plan_epochs(cfg, p);
 }
 

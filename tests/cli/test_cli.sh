@@ -264,6 +264,18 @@ expect_error "missing split names the file and the split" "$T/d16.h5" "nosplit"
 
 ebm train "$BASE" --set data.path="$T/nan.h5" --set output.dir="$T/r7"
 expect_error "NaN in the data names the file and the row" "$T/nan.h5" "row 37" "NaN"
+
+# data.include_labels: 64 rows labelled r % 10, so labels 1 and 2 select 14.
+ebm train "$BASE" --set output.dir="$T/il" --set data.include_labels=1,2 --set train.epochs=1
+report "data.include_labels trains on the selected rows only" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; grep -q '(14 rows)' "$T/out" || echo "header does not say 14 rows")"
+ebm train "$BASE" --set output.dir="$T/il2" --set data.path="$T/mixed.h5" --set data.valid_split= \
+    --set data.include_labels=1
+expect_error "data.include_labels on a split without labels names the file" "$T/mixed.h5" "no labels"
+ebm train "$BASE" --set output.dir="$T/il3" --set data.include_labels=1,x
+expect_error "data.include_labels: a malformed list names the key" "data.include_labels" "1,x"
+ebm train "$BASE" --set output.dir="$T/il4" --set data.include_labels=77
+expect_error "data.include_labels selecting no row says so" "no row of /train"
 report "... and writes no checkpoint" \
     "$([ -z "$(snap "$T/r7")" ] || echo "checkpoints appeared in $T/r7")"
 

@@ -195,7 +195,57 @@ static void test_dataset_mpi_missing_split_fails_everywhere(void **state)
     assert_all(strstr(ebm_error_message(), "no split 'valid'") != NULL);
 }
 
+/* [data] include_labels: rows with labels 101, 104, 105 and 108 of the
+ * grid, in global order, wherever they sat; the counts agree over ranks. */
+static void test_dataset_mpi_keep_labels_selects_global_rows(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of(path, sizeof path, "labels.h5");
+    write_grid(path, 10);
+    struct ebm_dataset ds;
+    assert_all(ebm_dataset_read_shard(path, "train", 0, MPI_COMM_WORLD, &ds) == EBM_OK);
+    const int labels[] = { 108, 101, 104, 105 }, rows[] = { 1, 4, 5, 8 };
+    assert_all(ebm_dataset_keep_labels(&ds, labels, 4, MPI_COMM_WORLD, path, "train") == EBM_OK);
+    assert_all(ds.n_total == 4);
+    int ok = 1;
+    for (int64_t r = 0; r < ds.n; r++) {
+        int g = rows[ds.first + r];
+        ok &= ds.y[r] == 100 + g && ds.x[r * 3] == (float)(g * 3) / 255.0f;
+    }
+    assert_all(ok);
+    int64_t sum = ds.n;
+    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    assert_all(sum == 4);
+    ebm_dataset_free(&ds);
+
+    /* A selection of nothing, and a split without labels, say so. */
+    assert_all(ebm_dataset_read_shard(path, "train", 0, MPI_COMM_WORLD, &ds) == EBM_OK);
+    const int none[] = { 7 };
+    assert_all(ebm_dataset_keep_labels(&ds, none, 1, MPI_COMM_WORLD, path, "train") ==
+               EBM_ERR_INPUT);
+    assert_all(strstr(ebm_error_message(), "no row of /train has a label") != NULL);
+    ebm_error_clear();
+    ebm_dataset_free(&ds);
+    path_of(path, sizeof path, "nolabels.h5");
+    int st = EBM_OK;
+    if (rank == 0) {
+        uint8_t x[6] = { 1, 2, 3, 4, 5, 6 };
+        remove(path);
+        st = ebm_dataset_write_u8(path, "train", x, 2, 3, NULL, 0, 0);
+    }
+    MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    assert_all(st == EBM_OK);
+    assert_all(ebm_dataset_read_shard(path, "train", 0, MPI_COMM_WORLD, &ds) == EBM_OK);
+    assert_all(ebm_dataset_keep_labels(&ds, labels, 1, MPI_COMM_WORLD, path, "train") ==
+               EBM_ERR_INPUT);
+    assert_all(strstr(ebm_error_message(), "has no labels") != NULL);
+    ebm_error_clear();
+    ebm_dataset_free(&ds);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_dataset_mpi_keep_labels_selects_global_rows),
     cmocka_unit_test(test_dataset_mpi_shards_are_global_rows),
     cmocka_unit_test(test_dataset_mpi_limit_shards_first_rows),
     cmocka_unit_test(test_dataset_mpi_fewer_rows_than_ranks),
