@@ -19,6 +19,7 @@ static const char usage[] =
     "  sample CKPT --n N --steps K --out FILE            draw samples by block Gibbs\n"
     "  transform CKPT --data FILE --layer K --out FILE.h5\n"
     "                                                    a DBN layer's features as a dataset\n"
+    "  score CKPT --data FILE --out FILE.h5              per-row anomaly scores (free energy)\n"
     "\n"
     "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
     "docs/checkpoint.md.\n";
@@ -35,6 +36,7 @@ static const struct command commands[] = {
     { "eval", ebm_cmd_eval },
     { "sample", ebm_cmd_sample },
     { "transform", ebm_cmd_transform },
+    { "score", ebm_cmd_score },
 };
 
 int main(int argc, char **argv)
