@@ -13,17 +13,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <hdf5.h>
 #include <mpi.h>
 
 #include "ebm/anomaly.h"
 #include "ebm/cmd.h"
 #include "ebm/dataset.h"
 #include "ebm/evaluate.h"
-#include "ebm/h5util.h"
 #include "ebm/kernels.h"
 #include "ebm/model_file.h"
 #include "ebm/par.h"
+#include "ebm/score_file.h"
 
 static const char usage[] =
     "usage: ebm score CKPT --data FILE [--split S] --out FILE.h5 [--reference FILE[:S]]\n"
@@ -334,112 +333,31 @@ struct summary {
     int64_t n_reference;
 };
 
-/* ---- the output file (rank 0 only, serial HDF5) ------------------------------ */
-
-#define H5_OR(st, expr, path, call)                                            \
-    do {                                                                       \
-        if ((st) == EBM_OK && (expr) < 0)                                      \
-            (st) = EBM_H5_FAIL(EBM_ERR_IO, (path), (call));                    \
-    } while (0)
-
-static ebm_status attr_str(hid_t file, const char *path, const char *name, const char *value)
-{
-    ebm_status st = EBM_OK;
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = -1;
-    H5_OR(st, type, path, "H5Tcopy");
-    H5_OR(st, space, path, "H5Screate");
-    H5_OR(st, H5Tset_size(type, strlen(value) + 1), path, "H5Tset_size");
-    H5_OR(st, attr = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT), path,
-          "H5Acreate2");
-    H5_OR(st, H5Awrite(attr, type, value), path, "H5Awrite");
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    return st;
-}
-
-/* A scalar attribute of file type ftype from a value of memory type mtype. */
-static ebm_status attr_num(hid_t file, const char *path, const char *name, hid_t ftype,
-                           hid_t mtype, const void *value)
-{
-    ebm_status st = EBM_OK;
-    hid_t space = H5Screate(H5S_SCALAR), attr = -1;
-    H5_OR(st, space, path, "H5Screate");
-    H5_OR(st, attr = H5Acreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), path,
-          "H5Acreate2");
-    H5_OR(st, H5Awrite(attr, mtype, value), path, "H5Awrite");
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    return st;
-}
-
-static ebm_status write_vector(hid_t file, const char *path, const char *name, hid_t ftype,
-                               hid_t mtype, int64_t n, const void *data)
-{
-    ebm_status st = EBM_OK;
-    hsize_t dims[1] = { (hsize_t)n };
-    hid_t space = H5Screate_simple(1, dims, NULL), dset = -1;
-    H5_OR(st, space, path, "H5Screate_simple");
-    H5_OR(st, dset = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          path, "H5Dcreate2");
-    H5_OR(st, H5Dwrite(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, "H5Dwrite");
-    if (dset >= 0) H5Dclose(dset);
-    if (space >= 0) H5Sclose(space);
-    return st;
-}
-
-static ebm_status write_contents(hid_t f, const struct score_args *a,
-                                 const struct split_scores *s, const struct summary *sum)
-{
-    const char *p = a->out;
-    int64_t seed = (int64_t)a->seed, n = s->n_total;
-    EBM_TRY(write_vector(f, p, "free_energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, s->fe));
-    EBM_TRY(write_vector(f, p, "recon_error", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, s->recon));
-    if (s->y) EBM_TRY(write_vector(f, p, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, n, s->y));
-    if (sum->percentile)
-        EBM_TRY(write_vector(f, p, "percentile", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n,
-                             sum->percentile));
-    EBM_TRY(attr_str(f, p, "checkpoint", a->ckpt));
-    EBM_TRY(attr_str(f, p, "data", a->data));
-    EBM_TRY(attr_str(f, p, "split", a->split));
-    EBM_TRY(attr_str(f, p, "binarize", modes[a->binarize]));
-    EBM_TRY(attr_num(f, p, "seed", H5T_STD_I64LE, H5T_NATIVE_INT64, &seed));
-    if (a->reference) {
-        char ref[4200];
-        snprintf(ref, sizeof ref, "%s:%s", a->ref_file, a->ref_split);
-        EBM_TRY(attr_str(f, p, "reference", ref));
-        EBM_TRY(attr_num(f, p, "reference_rows", H5T_STD_I64LE, H5T_NATIVE_INT64,
-                         &sum->n_reference));
-    }
-    if (sum->have_auroc) {
-        EBM_TRY(attr_str(f, p, "anomaly_labels", a->labels_text));
-        EBM_TRY(attr_num(f, p, "auroc_free_energy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                         &sum->auroc_fe));
-        EBM_TRY(attr_num(f, p, "auroc_recon_error", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                         &sum->auroc_recon));
-    }
-    return EBM_OK;
-}
-
-/* Rank 0: the whole file under .NAME.tmp beside it, then fsync and rename. */
+/* Rank 0: the gathered scores, what was computed from them and where they
+ * came from, as one file (io/score_file.c). */
 static ebm_status write_scores(const struct score_args *a, const struct split_scores *s,
                                const struct summary *sum)
 {
-    char tmp[4200];
-    const char *slash = strrchr(a->out, '/');
-    int dir_len = slash ? (int)(slash - a->out + 1) : 0;
-    snprintf(tmp, sizeof tmp, "%.*s.%s.tmp", dir_len, a->out, slash ? slash + 1 : a->out);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return EBM_H5_FAIL(EBM_ERR_IO, tmp, "H5Fcreate");
-    ebm_status st = write_contents(f, a, s, sum);
-    if (H5Fclose(f) < 0 && st == EBM_OK) st = EBM_H5_FAIL(EBM_ERR_IO, tmp, "H5Fclose");
-    if (st == EBM_OK) {
-        int err = ebm_h5_publish(tmp, a->out);
-        if (err)
-            st = EBM_FAIL(EBM_ERR_IO, "%s: cannot complete the file: %s", a->out, strerror(err));
-    }
-    if (st != EBM_OK) unlink(tmp);
-    return st;
+    char ref[4200] = "";
+    if (a->reference) snprintf(ref, sizeof ref, "%s:%s", a->ref_file, a->ref_split);
+    struct ebm_score_file f = {
+        .n = s->n_total,
+        .free_energy = s->fe,
+        .recon_error = s->recon,
+        .labels = s->y,
+        .percentile = sum->percentile,
+        .checkpoint = a->ckpt,
+        .data = a->data,
+        .split = a->split,
+        .binarize = modes[a->binarize],
+        .seed = (int64_t)a->seed,
+        .reference = a->reference ? ref : NULL,
+        .reference_rows = sum->n_reference,
+        .anomaly_labels = sum->have_auroc ? a->labels_text : NULL,
+        .auroc_free_energy = sum->auroc_fe,
+        .auroc_recon_error = sum->auroc_recon,
+    };
+    return ebm_score_file_write(a->out, &f);
 }
 
 /* ---- the command -------------------------------------------------------------- */

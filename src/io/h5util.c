@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The innermost HDF5 error description is usually the specific one ("file
@@ -24,6 +25,31 @@ ebm_status ebm_h5_fail(ebm_status code, const char *file, int line, const char *
     if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     return ebm_error_set(code, file, line, func, "%s: HDF5 %s failed on rank %d: %s", path,
                          call, rank, desc);
+}
+
+ebm_status ebm_h5_attr(hid_t obj, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                       const void *value)
+{
+    ebm_status st = EBM_OK;
+    hid_t space = H5Screate(H5S_SCALAR), attr = -1;
+    EBM_H5_OR(st, space, path, "H5Screate");
+    EBM_H5_OR(st, attr = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), path,
+              "H5Acreate2");
+    EBM_H5_OR(st, H5Awrite(attr, mtype, value), path, "H5Awrite");
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return st;
+}
+
+ebm_status ebm_h5_attr_str(hid_t obj, const char *path, const char *name, const char *value)
+{
+    ebm_status st = EBM_OK;
+    hid_t type = H5Tcopy(H5T_C_S1);
+    EBM_H5_OR(st, type, path, "H5Tcopy");
+    EBM_H5_OR(st, H5Tset_size(type, strlen(value) + 1), path, "H5Tset_size");
+    if (st == EBM_OK) st = ebm_h5_attr(obj, path, name, type, type, value);
+    if (type >= 0) H5Tclose(type);
+    return st;
 }
 
 hid_t ebm_h5_mpio_fapl(MPI_Comm comm, const char **failed)
