@@ -20,6 +20,8 @@ static const char usage[] =
     "  transform CKPT --data FILE --layer K --out FILE.h5\n"
     "                                                    a DBN layer's features as a dataset\n"
     "  score CKPT --data FILE --out FILE.h5              per-row anomaly scores (free energy)\n"
+    "  classify train --data FILE --out MODEL.h5         a softmax classifier on features\n"
+    "  classify eval MODEL --data FILE                   its test error and confusion matrix\n"
     "\n"
     "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
     "docs/checkpoint.md.\n";
@@ -37,6 +39,7 @@ static const struct command commands[] = {
     { "sample", ebm_cmd_sample },
     { "transform", ebm_cmd_transform },
     { "score", ebm_cmd_score },
+    { "classify", ebm_cmd_classify },
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,374 @@
+/* ebm classify train --data FILE [--split S] [--classes K] [--epochs E]
+ *                    [--batch-size B] [--lr LR] [--l2 L] [--seed S] --out MODEL.h5
+ * ebm classify eval MODEL --data FILE [--split S] [--json]
+ * A softmax classifier on feature rows (docs/classify.md): mini-batch (or
+ * full-batch) gradient descent with one allreduce per step; evaluation
+ * splits the rows over the ranks and sums a confusion matrix. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <mpi.h>
+
+#include "ebm/cmd.h"
+#include "ebm/dataset.h"
+#include "ebm/kernels.h"
+#include "ebm/logreg.h"
+#include "ebm/par.h"
+
+static const char usage[] =
+    "usage: ebm classify train --data FILE [--split S] [--classes K] [--epochs E]\n"
+    "                          [--batch-size B] [--lr LR] [--l2 L] [--seed S] --out MODEL.h5\n"
+    "       ebm classify eval MODEL --data FILE [--split S] [--json]\n"
+    "\n"
+    "Multinomial logistic regression (softmax, L2 on the weights) on the rows of\n"
+    "a dataset split: /S/x [N, D] features (e.g. written by ebm transform) and\n"
+    "/S/y int32 labels in [0, K). train runs mini-batch gradient descent, each\n"
+    "rank on its shard, the gradient averaged over all ranks' batches (one\n"
+    "allreduce per step), and writes the model. eval prints the error and the\n"
+    "K x K confusion matrix (rows: true class, columns: predicted). docs/classify.md.\n"
+    "\n"
+    "train:\n"
+    "  --data FILE       HDF5 dataset (docs/data.md)                     required\n"
+    "  --split S         split to train on                               train\n"
+    "  --classes K       number of classes                    max label + 1\n"
+    "  --epochs E        passes over the data                            10\n"
+    "  --batch-size B    rows per rank per step; 0: full batch           100\n"
+    "  --lr LR           step size on the mean gradient                  0.1\n"
+    "  --l2 L            lambda of lambda/2 ||W||^2                      0.0001\n"
+    "  --seed S          seed of the per-rank epoch shuffles             1\n"
+    "  --out MODEL.h5    the model (replaced if it exists)               required\n"
+    "eval:\n"
+    "  MODEL             a model written by ebm classify train           required\n"
+    "  --data FILE       HDF5 dataset                                    required\n"
+    "  --split S         split to evaluate                               test\n"
+    "  --json            one JSON line instead of the table\n"
+    "  --help            this text\n";
+
+enum { EVAL_CHUNK = 1024 };
+
+struct classify_args {
+    const char *mode;               /* "train" or "eval" */
+    const char *model;              /* eval: MODEL */
+    const char *data, *split, *out;
+    int classes;                    /* 0: max label + 1 */
+    struct ebm_logreg_opts opts;
+    int json;
+};
+
+static ebm_status parse_int(const char *flag, const char *text, long long lo, long long hi,
+                            long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s '%s': expected an integer in "
+                        "[%lld, %lld]", flag, text, lo, hi);
+    *out = v;
+    return EBM_OK;
+}
+
+static ebm_status parse_real(const char *flag, const char *text, double lo, double hi,
+                             float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s '%s': expected a number in [%g, %g]",
+                        flag, text, lo, hi);
+    *out = (float)v;
+    return EBM_OK;
+}
+
+static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->opts = (struct ebm_logreg_opts){ .epochs = 10, .batch = 100, .lr = 0.1f,
+                                        .l2 = 1e-4f, .seed = 1 };
+    if (argc < 2 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "eval") != 0))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: expected train or eval%s%s (see ebm "
+                        "classify --help)", argc < 2 ? "" : ", not ", argc < 2 ? "" : argv[1]);
+    a->mode = argv[1];
+    int train = a->mode[0] == 't';
+    a->split = train ? "train" : "test";
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        long long v;
+        int train_flag = !strcmp(f, "--classes") || !strcmp(f, "--epochs") ||
+                         !strcmp(f, "--batch-size") || !strcmp(f, "--lr") ||
+                         !strcmp(f, "--l2") || !strcmp(f, "--seed") || !strcmp(f, "--out");
+        int takes = train_flag || !strcmp(f, "--data") || !strcmp(f, "--split");
+        if (train_flag && !train)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify eval: %s is a flag of classify train",
+                            f);
+        if (!strcmp(f, "--json") && train)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify train: --json is a flag of classify "
+                            "eval");
+        if (takes && i + 1 >= argc)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s needs a value (see ebm classify "
+                            "--help)", f);
+        if (!strcmp(f, "--data")) a->data = argv[++i];
+        else if (!strcmp(f, "--split")) a->split = argv[++i];
+        else if (!strcmp(f, "--out")) a->out = argv[++i];
+        else if (!strcmp(f, "--json")) a->json = 1;
+        else if (!strcmp(f, "--classes")) {
+            EBM_TRY(parse_int(f, argv[++i], 2, 1000000, &v));
+            a->classes = (int)v;
+        } else if (!strcmp(f, "--epochs")) {
+            EBM_TRY(parse_int(f, argv[++i], 1, 10000000, &v));
+            a->opts.epochs = (int)v;
+        } else if (!strcmp(f, "--batch-size")) {
+            EBM_TRY(parse_int(f, argv[++i], 0, 1 << 24, &v));
+            a->opts.batch = (int)v;
+        } else if (!strcmp(f, "--seed")) {
+            EBM_TRY(parse_int(f, argv[++i], 0, LLONG_MAX, &v));
+            a->opts.seed = (uint64_t)v;
+        } else if (!strcmp(f, "--lr")) {
+            EBM_TRY(parse_real(f, argv[++i], 1e-12, 1e6, &a->opts.lr));
+        } else if (!strcmp(f, "--l2")) {
+            EBM_TRY(parse_real(f, argv[++i], 0, 1e6, &a->opts.l2));
+        } else if (f[0] == '-') {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: unknown flag '%s' (see ebm classify "
+                            "--help)", f);
+        } else if (!train && !a->model) {
+            a->model = f;
+        } else {
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify %s: unexpected argument '%s'", a->mode,
+                            f);
+        }
+    }
+    if (!train && !a->model)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify eval: missing MODEL (see ebm classify "
+                        "--help)");
+    if (!a->data) return EBM_FAIL(EBM_ERR_INPUT, "ebm classify %s: missing --data FILE", a->mode);
+    if (train && !a->out)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify train: missing --out MODEL.h5");
+    return EBM_OK;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Collective: the shard, which must have labels; every rank returns the same status. */
+static ebm_status read_labelled(const struct ebm_par *par, const char *file, const char *split,
+                                struct ebm_dataset *ds)
+{
+    EBM_TRY(ebm_par_agree(par, ebm_dataset_read_shard(file, split, 0, par->world, ds)));
+    if (!ds->y) {  /* the same on every rank */
+        ebm_dataset_free(ds);
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s has no labels (/%s/y); a classifier needs them",
+                        file, split, split);
+    }
+    return EBM_OK;
+}
+
+/* Collective: the smallest and largest label over all ranks. */
+static ebm_status label_range(const struct ebm_par *par, const struct ebm_dataset *ds,
+                              int64_t *lo, int64_t *hi)
+{
+    double ext[2] = { -(double)INT32_MAX - 1, -(double)INT32_MAX - 1 }; /* max, -min */
+    for (int64_t i = 0; i < ds->n; i++) {
+        if (ds->y[i] > ext[0]) ext[0] = ds->y[i];
+        if (-(double)ds->y[i] > ext[1]) ext[1] = -(double)ds->y[i];
+    }
+    EBM_TRY(ebm_par_max_d(par, ext, 2));
+    *hi = (int64_t)ext[0];
+    *lo = (int64_t)-ext[1];
+    return EBM_OK;
+}
+
+static ebm_status train(const struct classify_args *a)
+{
+    struct ebm_par par;
+    EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
+    ebm_blas_set_threads(par.node_size);
+    struct ebm_dataset ds = { 0 };
+    struct ebm_logreg m = { 0 };
+    struct ebm_logreg_trainer tr = { 0 };
+    int have_data = 0, have_trainer = 0;
+    ebm_status st = EBM_OK;
+    if (par.rank == 0 && same_file(a->out, a->data))
+        st = EBM_FAIL(EBM_ERR_INPUT, "--out %s is the training data; choose another file", a->out);
+    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK) {
+        st = read_labelled(&par, a->data, a->split, &ds);
+        have_data = st == EBM_OK;
+    }
+    int64_t lo = 0, hi = 0;
+    int K = a->classes;
+    if (st == EBM_OK) st = label_range(&par, &ds, &lo, &hi);
+    if (st == EBM_OK && lo < 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/y holds the label %lld; labels are 0..K-1",
+                      a->data, a->split, (long long)lo);
+    else if (st == EBM_OK && K > 0 && hi >= K)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/y holds the label %lld, but --classes is %d "
+                      "(labels 0..%d)", a->data, a->split, (long long)hi, K, K - 1);
+    else if (st == EBM_OK && K == 0) {
+        if (hi < 1)
+            st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/y holds only the label 0; a classifier needs "
+                          "two classes (or --classes)", a->data, a->split);
+        K = (int)hi + 1;
+    }
+    if (st == EBM_OK) st = ebm_par_agree(&par, ebm_logreg_init(&m, ds.dim, K));
+    if (st == EBM_OK) {
+        st = ebm_logreg_trainer_init(&tr, &m, &par, &ds, &a->opts);
+        have_trainer = st == EBM_OK;
+    }
+    if (st == EBM_OK && par.rank == 0) {
+        printf("classify train: %lld rows x %d features, %d classes, %d rank%s; ", (long long)
+               ds.n_total, ds.dim, K, par.size, par.size == 1 ? "" : "s");
+        if (a->opts.batch) printf("mini-batch %d per rank, %lld steps/epoch", a->opts.batch,
+                                  (long long)tr.steps_per_epoch);
+        else printf("full batch");
+        printf("; lr %g, l2 %g, epochs %d, seed %llu\n", (double)a->opts.lr,
+               (double)a->opts.l2, a->opts.epochs, (unsigned long long)a->opts.seed);
+        fflush(stdout);
+    }
+    for (int e = 0; st == EBM_OK && e < a->opts.epochs; e++) {
+        struct ebm_logreg_epoch ep;
+        double t0 = MPI_Wtime();
+        st = ebm_logreg_train_epoch(&tr, &m, e, &ep);
+        double dt = MPI_Wtime() - t0;
+        if (st == EBM_OK && par.rank == 0) {
+            printf("epoch %d/%d  loss %.6f  train error %.4f%%  steps %lld  rows/s %.0f\n", e + 1,
+                   a->opts.epochs, ep.loss, 100.0 * ep.error, (long long)ep.steps,
+                   dt > 0 ? (double)ep.rows / dt : 0.0);
+            fflush(stdout);
+        }
+    }
+    if (st == EBM_OK) {
+        struct ebm_logreg_record rec = {
+            .data = a->data, .split = a->split, .n_rows = ds.n_total, .ranks = par.size,
+            .steps = tr.steps_per_epoch * a->opts.epochs, .opts = a->opts,
+        };
+        st = ebm_par_agree(&par, ebm_logreg_save(a->out, par.world, &m, &rec));
+    }
+    if (st == EBM_OK && par.rank == 0) {
+        printf("wrote %s (%d features, %d classes)\n", a->out, m.dim, m.classes);
+        fflush(stdout);
+    }
+    if (have_trainer) ebm_logreg_trainer_free(&tr);
+    ebm_logreg_free(&m);
+    if (have_data) ebm_dataset_free(&ds);
+    ebm_par_free(&par);
+    return st;
+}
+
+/* This rank's first label outside [0, K), as a status naming it. */
+static ebm_status check_labels(const struct classify_args *a, const struct ebm_dataset *ds, int K)
+{
+    for (int64_t i = 0; i < ds->n; i++)
+        if (ds->y[i] < 0 || ds->y[i] >= K)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/y holds the label %d (row %lld), but the "
+                            "classifier in %s has %d classes (labels 0..%d)", a->data, a->split,
+                            ds->y[i], (long long)(ds->first + i), a->model, K, K - 1);
+    return EBM_OK;
+}
+
+/* Rank 0: the error and the confusion matrix (counts (K, K) [true, predicted]). */
+static void print_eval(const struct classify_args *a, const double *counts, int K,
+                       int64_t n_total)
+{
+    double right = 0;
+    for (int k = 0; k < K; k++) right += counts[(size_t)k * K + k];
+    double wrong = (double)n_total - right;
+    double pct = n_total ? 100.0 * wrong / (double)n_total : 0.0;
+    if (a->json) {
+        printf("{\"model\":\"%s\",\"data\":\"%s\",\"split\":\"%s\",\"rows\":%lld,"
+               "\"errors\":%.0f,\"error_percent\":%.6f,\"classes\":%d,\"confusion\":[",
+               a->model, a->data, a->split, (long long)n_total, wrong, pct, K);
+        for (int t = 0; t < K; t++) {
+            printf("%s[", t ? "," : "");
+            for (int p = 0; p < K; p++) printf("%s%.0f", p ? "," : "", counts[(size_t)t * K + p]);
+            printf("]");
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("test error %.4f%% (%.0f of %lld rows of %s /%s), %d classes\n", pct, wrong,
+           (long long)n_total, a->data, a->split, K);
+    printf("confusion (rows: true class, columns: predicted class)\n");
+    printf("%8s", "");
+    for (int p = 0; p < K; p++) printf(" %8d", p);
+    printf("\n");
+    for (int t = 0; t < K; t++) {
+        printf("%7d:", t);
+        for (int p = 0; p < K; p++) printf(" %8.0f", counts[(size_t)t * K + p]);
+        printf("\n");
+    }
+}
+
+static ebm_status eval(const struct classify_args *a)
+{
+    struct ebm_par par;
+    EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
+    ebm_blas_set_threads(par.node_size);
+    struct ebm_dataset ds = { 0 };
+    struct ebm_logreg m = { 0 };
+    struct ebm_logreg_scratch s = { 0 };
+    int32_t *pred = NULL;
+    int64_t *local = NULL;
+    double *counts = NULL;
+    int have_data = 0;
+    ebm_status st = ebm_par_agree(&par, ebm_logreg_load(a->model, par.world, &m));
+    if (st == EBM_OK) {
+        st = read_labelled(&par, a->data, a->split, &ds);
+        have_data = st == EBM_OK;
+    }
+    int K = m.classes;
+    if (st == EBM_OK && ds.dim != m.dim)  /* the same on every rank */
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the classifier in %s takes "
+                      "%d features", a->data, a->split, ds.dim, a->model, m.dim);
+    if (st == EBM_OK) st = ebm_par_agree(&par, check_labels(a, &ds, K));
+    if (st == EBM_OK) {
+        ebm_status local_st = ebm_logreg_scratch_init(&s, &m, EVAL_CHUNK);
+        size_t kk = (size_t)K * (size_t)K;
+        pred = malloc(sizeof *pred * EVAL_CHUNK);
+        local = calloc(kk, sizeof *local);
+        counts = malloc(sizeof *counts * kk);
+        if (local_st == EBM_OK && (!pred || !local || !counts))
+            local_st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for a %d x %d confusion matrix on "
+                                "rank %d", K, K, par.rank);
+        st = ebm_par_agree(&par, local_st);
+    }
+    for (int64_t r0 = 0; st == EBM_OK && r0 < ds.n; r0 += EVAL_CHUNK) {
+        int rows = (int)(ds.n - r0 < EVAL_CHUNK ? ds.n - r0 : EVAL_CHUNK);
+        ebm_logreg_predict(&m, ds.x + (size_t)r0 * ds.dim, rows, pred, &s);
+        ebm_logreg_confusion(ds.y + r0, pred, rows, K, local);
+    }
+    if (st == EBM_OK) {
+        /* Counts are exact in double up to 2^53 rows. */
+        for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
+        st = ebm_par_agree(&par, ebm_par_allreduce_sum_d(&par, counts, (size_t)K * K));
+    }
+    if (st == EBM_OK && par.rank == 0) {
+        print_eval(a, counts, K, ds.n_total);
+        fflush(stdout);
+    }
+    free(pred);
+    free(local);
+    free(counts);
+    ebm_logreg_scratch_free(&s);
+    ebm_logreg_free(&m);
+    if (have_data) ebm_dataset_free(&ds);
+    ebm_par_free(&par);
+    return st;
+}
+
+int ebm_cmd_classify(int argc, char **argv)
+{
+    if (ebm_cmd_help(argc, argv, usage)) return 0;
+    struct classify_args a;
+    ebm_status st = parse_args(argc, argv, &a);
+    if (st == EBM_OK) st = a.mode[0] == 't' ? train(&a) : eval(&a);
+    return ebm_cmd_finish(st);
+}
