@@ -24,4 +24,15 @@ int ebm_cmd_finish(ebm_status st);
 /* True (after rank 0 printed usage) when argv asks for --help or -h. */
 bool ebm_cmd_help(int argc, char **argv, const char *usage);
 
+/* Flag values (src/cmd/args.c), failing with "ebm CMD: FLAG 'TEXT': ...". */
+ebm_status ebm_arg_int(const char *cmd, const char *flag, const char *text, long long lo,
+                       long long hi, long long *out);
+/* stochastic, threshold, none -> 0, 1, 2 (the modes of ebm_eval_binarize). */
+ebm_status ebm_arg_binarize(const char *cmd, const char *text, int *mode);
+/* Whether a and b name the same file (false when either is NULL or missing). */
+bool ebm_same_file(const char *a, const char *b);
+/* Rank 0, before any work: out is none of the inputs (NULL entries are
+ * skipped) and its directory can take it. */
+ebm_status ebm_check_out(const char *out, const char *const *inputs, int n_inputs);
+
 #endif

@@ -59,18 +59,6 @@ struct classify_args {
     int json;
 };
 
-static ebm_status parse_int(const char *flag, const char *text, long long lo, long long hi,
-                            long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s '%s': expected an integer in "
-                        "[%lld, %lld]", flag, text, lo, hi);
-    *out = v;
-    return EBM_OK;
-}
 
 static ebm_status parse_real(const char *flag, const char *text, double lo, double hi,
                              float *out)
@@ -117,16 +105,16 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
         else if (!strcmp(f, "--out")) a->out = argv[++i];
         else if (!strcmp(f, "--json")) a->json = 1;
         else if (!strcmp(f, "--classes")) {
-            EBM_TRY(parse_int(f, argv[++i], 2, 1000000, &v));
+            EBM_TRY(ebm_arg_int("classify", f, argv[++i], 2, 1000000, &v));
             a->classes = (int)v;
         } else if (!strcmp(f, "--epochs")) {
-            EBM_TRY(parse_int(f, argv[++i], 1, 10000000, &v));
+            EBM_TRY(ebm_arg_int("classify", f, argv[++i], 1, 10000000, &v));
             a->opts.epochs = (int)v;
         } else if (!strcmp(f, "--batch-size")) {
-            EBM_TRY(parse_int(f, argv[++i], 0, 1 << 24, &v));
+            EBM_TRY(ebm_arg_int("classify", f, argv[++i], 0, 1 << 24, &v));
             a->opts.batch = (int)v;
         } else if (!strcmp(f, "--seed")) {
-            EBM_TRY(parse_int(f, argv[++i], 0, LLONG_MAX, &v));
+            EBM_TRY(ebm_arg_int("classify", f, argv[++i], 0, LLONG_MAX, &v));
             a->opts.seed = (uint64_t)v;
         } else if (!strcmp(f, "--lr")) {
             EBM_TRY(parse_real(f, argv[++i], 1e-12, 1e6, &a->opts.lr));
@@ -151,12 +139,6 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
     return EBM_OK;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
 
 /* Collective: the shard, which must have labels; every rank returns the same status. */
 static ebm_status read_labelled(const struct ebm_par *par, const char *file, const char *split,
@@ -196,7 +178,7 @@ static ebm_status train(const struct classify_args *a)
     struct ebm_logreg_trainer tr = { 0 };
     int have_data = 0, have_trainer = 0;
     ebm_status st = EBM_OK;
-    if (par.rank == 0 && same_file(a->out, a->data))
+    if (par.rank == 0 && ebm_same_file(a->out, a->data))
         st = EBM_FAIL(EBM_ERR_INPUT, "--out %s is the training data; choose another file", a->out);
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK) {

@@ -62,18 +62,6 @@ struct eval_args {
     int bound_samples;       /* 0 until given */
 };
 
-static ebm_status parse_count(const char *flag, const char *text, long long lo, long long hi,
-                              long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s '%s': expected an integer in [%lld, %lld]",
-                        flag, text, lo, hi);
-    *out = v;
-    return EBM_OK;
-}
 
 static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
 {
@@ -96,28 +84,22 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
         else if (!strcmp(f, "--no-reverse")) a->opts.reverse = false;
         else if (!strcmp(f, "--json")) a->json = 1;
         else if (!strcmp(f, "--ais-runs")) {
-            EBM_TRY(parse_count(f, argv[++i], 2, 1000000, &v));
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 2, 1000000, &v));
             a->opts.ais_runs = (int)v;
         } else if (!strcmp(f, "--ais-betas")) {
-            EBM_TRY(parse_count(f, argv[++i], 15, 100000000, &v));
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 15, 100000000, &v));
             a->opts.ais_betas = (int)v;
         } else if (!strcmp(f, "--seed")) {
-            EBM_TRY(parse_count(f, argv[++i], 0, (long long)(~0ull >> 1), &v));
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 0, (long long)(~0ull >> 1), &v));
             a->opts.seed = (uint64_t)v;
         } else if (!strcmp(f, "--bound-samples")) {
-            EBM_TRY(parse_count(f, argv[++i], 1, 1000000, &v));
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 1, 1000000, &v));
             a->bound_samples = (int)v;
         } else if (!strcmp(f, "--max-examples")) {
-            EBM_TRY(parse_count(f, argv[++i], 1, (long long)(~0ull >> 1), &v));
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 1, (long long)(~0ull >> 1), &v));
             a->max_examples = v;
         } else if (!strcmp(f, "--binarize")) {
-            const char *mode = argv[++i];
-            if (!strcmp(mode, "stochastic")) a->binarize = 0;
-            else if (!strcmp(mode, "threshold")) a->binarize = 1;
-            else if (!strcmp(mode, "none")) a->binarize = 2;
-            else
-                return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --binarize '%s': expected stochastic, "
-                                "threshold or none", mode);
+            EBM_TRY(ebm_arg_binarize("eval", argv[++i], &a->binarize));
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: unknown flag '%s' (see ebm eval --help)", f);
         } else if (!a->ckpt) {

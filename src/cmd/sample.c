@@ -276,36 +276,15 @@ done:
     return st;
 }
 
-static ebm_status check_out_dir(const char *out);
-
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
 
 /* Rank 0, before any sampling: a run of hours should not end in "no such
  * directory", nor replace its own input. */
 static ebm_status check_out(const struct sample_args *a)
 {
-    if (same_file(a->out, a->ckpt) || same_file(a->out, a->data))
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s is an input of this command; choose another "
-                        "file", a->out);
-    return check_out_dir(a->out);
+    const char *inputs[] = { a->ckpt, a->data };
+    return ebm_check_out(a->out, inputs, 2);
 }
 
-static ebm_status check_out_dir(const char *out)
-{
-    char dir[4096];
-    const char *slash = strrchr(out, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
-    if (access(dir, W_OK) != 0)
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s: cannot write in %s: %s", out, dir,
-                        strerror(errno));
-    return EBM_OK;
-}
 
 /* This rank's start states: row (first + r) of the data for chain r,
  * carried up to the top RBM's visible layer h_{L-1} by the mean pass

@@ -69,18 +69,6 @@ struct score_args {
     int64_t max_examples;         /* 0: all */
 };
 
-static ebm_status parse_count(const char *flag, const char *text, long long lo, long long hi,
-                              long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm score: %s '%s': expected an integer in [%lld, %lld]",
-                        flag, text, lo, hi);
-    *out = v;
-    return EBM_OK;
-}
 
 static ebm_status parse_labels(const char *text, struct score_args *a)
 {
@@ -146,19 +134,13 @@ static ebm_status parse_args(int argc, char **argv, struct score_args *a)
             a->labels_text = argv[++i];
             EBM_TRY(parse_labels(a->labels_text, a));
         } else if (!strcmp(f, "--seed")) {
-            EBM_TRY(parse_count(f, argv[++i], 0, (long long)(~0ull >> 1), &v));
+            EBM_TRY(ebm_arg_int("score", f, argv[++i], 0, (long long)(~0ull >> 1), &v));
             a->seed = (uint64_t)v;
         } else if (!strcmp(f, "--max-examples")) {
-            EBM_TRY(parse_count(f, argv[++i], 1, (long long)(~0ull >> 1), &v));
+            EBM_TRY(ebm_arg_int("score", f, argv[++i], 1, (long long)(~0ull >> 1), &v));
             a->max_examples = v;
         } else if (!strcmp(f, "--binarize")) {
-            const char *mode = argv[++i];
-            if (!strcmp(mode, "stochastic")) a->binarize = 0;
-            else if (!strcmp(mode, "threshold")) a->binarize = 1;
-            else if (!strcmp(mode, "none")) a->binarize = 2;
-            else
-                return EBM_FAIL(EBM_ERR_INPUT, "ebm score: --binarize '%s': expected "
-                                "stochastic, threshold or none", mode);
+            EBM_TRY(ebm_arg_binarize("score", argv[++i], &a->binarize));
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm score: unknown flag '%s' (see ebm score --help)",
                             f);
@@ -175,29 +157,13 @@ static ebm_status parse_args(int argc, char **argv, struct score_args *a)
     return EBM_OK;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
 
 /* Rank 0, before any work: never replace an input, and fail early when
  * the output directory cannot take the file. */
 static ebm_status check_out(const struct score_args *a)
 {
-    if (same_file(a->out, a->data) || same_file(a->out, a->ckpt) ||
-        (a->reference && same_file(a->out, a->ref_file)))
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s is an input of this command; choose another "
-                        "file", a->out);
-    char dir[4096];
-    const char *slash = strrchr(a->out, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == a->out ? 1 : (int)(slash - a->out), a->out);
-    if (access(dir, W_OK) != 0)
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s: cannot write in %s: %s", a->out, dir,
-                        strerror(errno));
-    return EBM_OK;
+    const char *inputs[] = { a->data, a->ckpt, a->reference ? a->ref_file : NULL };
+    return ebm_check_out(a->out, inputs, 3);
 }
 
 /* One split's scores: this rank's rows, then (after gather_split) all of

@@ -52,18 +52,6 @@ struct transform_args {
     int64_t max_examples;
 };
 
-static ebm_status parse_int(const char *flag, const char *text, long long lo, long long hi,
-                            long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm transform: %s '%s': expected an integer in "
-                        "[%lld, %lld]", flag, text, lo, hi);
-    *out = v;
-    return EBM_OK;
-}
 
 static ebm_status parse_splits(const char *text, struct transform_args *a)
 {
@@ -110,10 +98,10 @@ static ebm_status parse_args(int argc, char **argv, struct transform_args *a)
         else if (!strcmp(f, "--layer")) {
             /* 0 and too large parse, so that the range check can name the
              * valid layers once the model is known. */
-            EBM_TRY(parse_int(f, argv[++i], 0, INT_MAX, &v));
+            EBM_TRY(ebm_arg_int("transform", f, argv[++i], 0, INT_MAX, &v));
             a->layer = (int)v;
         } else if (!strcmp(f, "--max-examples")) {
-            EBM_TRY(parse_int(f, argv[++i], 1, (long long)(~0ull >> 1), &v));
+            EBM_TRY(ebm_arg_int("transform", f, argv[++i], 1, (long long)(~0ull >> 1), &v));
             a->max_examples = v;
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm transform: unknown flag '%s' (see ebm transform "
@@ -134,28 +122,13 @@ static ebm_status parse_args(int argc, char **argv, struct transform_args *a)
     return parse_splits(splits, a);
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
 
 /* Rank 0, before any work: never replace an input, and fail early when
  * the output directory cannot take the file. */
 static ebm_status check_out(const struct transform_args *a)
 {
-    if (same_file(a->out, a->data) || same_file(a->out, a->ckpt))
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s is an input of this command; choose another "
-                        "file", a->out);
-    char dir[4096];
-    const char *slash = strrchr(a->out, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == a->out ? 1 : (int)(slash - a->out), a->out);
-    if (access(dir, W_OK) != 0)
-        return EBM_FAIL(EBM_ERR_INPUT, "--out %s: cannot write in %s: %s", a->out, dir,
-                        strerror(errno));
-    return EBM_OK;
+    const char *inputs[] = { a->data, a->ckpt };
+    return ebm_check_out(a->out, inputs, 2);
 }
 
 /* Scratch for the chunked pass, allocated once for every split. */
