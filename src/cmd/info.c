@@ -84,21 +84,31 @@ static ebm_status info(const char *path)
     char *type = NULL, *config = NULL, *data = NULL, *split = NULL;
     ebm_status st = ebm_ckpt_read_attr_str(&ck, "/model", "type", &type);
     int is_dbn = st == EBM_OK && strcmp(type, "dbn") == 0;
+    int is_logreg = st == EBM_OK && strcmp(type, "logreg") == 0;
     if (st == EBM_OK) st = ebm_ckpt_read_attr_str(&ck, "/train", "config", &config);
-    /* A DBN is described even without its training record. */
-    if (st != EBM_OK && is_dbn) {
+    /* A DBN or a classifier is described without a training config. */
+    if (st != EBM_OK && (is_dbn || is_logreg)) {
         ebm_error_clear();
         st = EBM_OK;
     }
     if (st == EBM_OK) {
         int64_t V = attr_or(&ck, "/model", "n_visible", 0), H = attr_or(&ck, "/model", "n_hidden", 0);
         printf("checkpoint  %s\n", path);
+        int64_t D = attr_or(&ck, "/model", "dims", 0), K = attr_or(&ck, "/model", "classes", 0);
         if (is_dbn)
             print_dbn(&ck);
+        else if (is_logreg)
+            printf("model       logreg %lld features -> %lld classes (%lld parameters)\n",
+                   (long long)D, (long long)K, (long long)(D * K + K));
         else
             printf("model       %s %lld x %lld (%lld parameters)\n", type, (long long)V,
                    (long long)H, (long long)(V * H + V + H));
-        if (is_dbn) /* per-layer progress is above; the pipeline counts epochs as a whole */
+        if (is_logreg)
+            printf("trained     %lld epochs, %lld steps, %lld ranks\n",
+                   (long long)attr_or(&ck, "/train", "epochs", -1),
+                   (long long)attr_or(&ck, "/train", "steps", -1),
+                   (long long)attr_or(&ck, "/train", "ranks", -1));
+        else if (is_dbn) /* per-layer progress is above; the pipeline counts epochs as a whole */
             printf("trained     pipeline epoch %lld, %lld ranks\n",
                    (long long)attr_or(&ck, "/train", "epoch", -1),
                    (long long)attr_or(&ck, "/train", "ranks", -1));
@@ -112,14 +122,14 @@ static ebm_status info(const char *path)
             ebm_ckpt_read_attr_str(&ck, "/data", "split", &split) == EBM_OK) {
             printf("data        %s /%s: %lld rows x %lld", data, split,
                    (long long)attr_or(&ck, "/data", "n_rows", 0),
-                   (long long)attr_or(&ck, "/data", "dim", 0));
+                   (long long)attr_or(&ck, "/data", "dim", is_logreg ? D : 0));
             int64_t h = attr_or(&ck, "/data", "image_h", 0), w = attr_or(&ck, "/data", "image_w", 0);
             if (h > 0) printf(" (%lldx%lld images)", (long long)h, (long long)w);
             printf("\n");
         }
         ebm_error_clear();
         printf("tensors\n");
-        static const char *names[] = { "/model/W", "/model/vbias", "/model/hbias",
+        static const char *names[] = { "/model/W", "/model/b", "/model/vbias", "/model/hbias",
                                        "/optim/velocity/W", "/optim/velocity/vbias",
                                        "/optim/velocity/hbias", "/optim/visible_offset",
                                        "/optim/hidden_offset", "/train/chains", "/train/rng" };

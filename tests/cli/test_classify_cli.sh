@@ -62,6 +62,13 @@ report "the model file: W float32 [16, 3], b [3], type logreg, classes, dims, ep
        [ "$(attr "$T/m1.h5" /train l2)" = '"9.99999975e-05"' ] || echo "l2: $(attr "$T/m1.h5" /train l2)"
        [ "$(attr "$T/m1.h5" /data path)" = "\"$T/d.h5\"" ] || echo "data: $(attr "$T/m1.h5" /data path)")"
 
+ebm info "$T/m1.h5"
+report "ebm info describes the classifier" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       grep -q '^model       logreg 16 features -> 3 classes (51 parameters)' "$T/out" || echo "no model line"
+       grep -q '^trained     20 epochs' "$T/out" || echo "no trained line"
+       grep -q '/model/b  *\[3\]' "$T/out" || echo "no /model/b [3]")"
+
 ebmn 2 classify train --data "$T/d.h5" --epochs 20 --batch-size 0 --lr 2 --classes 4 --out "$T/m2.h5"
 report "train on 2 ranks, full batch, --classes 4" \
     "$([ "$rc" -eq 0 ] || echo "rc $rc"
