@@ -2,8 +2,10 @@
  * model term from long Gibbs chains against exact enumeration. */
 #include "testutil.h"
 #include "enum.h"
+#include "typed.h"
 
 #include "ebm/cd.h"
+#include "ebm/logz.h"
 
 static void test_cd_statistics_match_ref(void **state)
 {
@@ -116,7 +118,170 @@ static void test_cd_reuses_positive_phase(void **state)
     rbm_free(&m);
 }
 
+
+/* Mean F of B rows (the data term's objective), in double. */
+static double mean_free_energy(const struct rbm *m, const float *x, int B)
+{
+    float in[64 * 8];
+    double F[64], s = 0;
+    rbm_free_energy(m, x, B, in, F);
+    for (int r = 0; r < B; r++) s += F[r];
+    return s / B;
+}
+
+/* b_i / sigma_i^2 for the block index k of vbias entry i, else 0. */
+static double vbias_offset(const struct rbm *m, size_t k)
+{
+    size_t i = k - (size_t)(m->vbias - m->block);
+    if (k < (size_t)(m->vbias - m->block) || i >= (size_t)m->n_visible) return 0.0;
+    return m->vbias[i] * exp(-2.0 * (double)m->log_sigma[i]);
+}
+
+/* Gaussian visible units (Cho et al. 2011). The data term of
+ * cd_statistics on s(v) = v / sigma^2, with cd_log_sigma_statistics, is
+ * -d mean F(x) / d theta for every parameter (W, b, c, log sigma), checked
+ * by central differences; the model term from exact samples is
+ * -d log Z / d theta, checked against central differences of the exact
+ * log Z within 5 Monte-Carlo standard errors. */
+static void test_cd_gaussian_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    enum { V = 3, H = 4, B = 6, N = 1000, BATCHES = 20 };
+    struct rbm m, g;
+    typed_random_rbm(&m, V, H, EBM_UNIT_GAUSSIAN, EBM_UNIT_BERNOULLI, 0.7f, 500);
+    assert_int_equal(rbm_init_typed(&g, V, H, EBM_UNIT_GAUSSIAN, EBM_UNIT_BERNOULLI), EBM_OK);
+    size_t n = m.block_len;
+    float x[B * V], sx[B * V], ph[B * H], hm[H], dummy[V * H] = { 0 };
+    struct ebm_rng r;
+    ebm_rng_init(&r, 501, 0, EBM_RNG_TEST);
+    ebm_rng_normal(&r, x, B * V);
+    for (int i = 0; i < B * V; i++) x[i] = 1.3f * x[i] + 0.2f;
+
+    /* Data term only: one zero chain with weight 0. */
+    rbm_hidden_probs(&m, x, B, ph);
+    cd_statistics(ebm_units_coupling(&m.vis, x, B, sx), ph, B, dummy, dummy, 1, 1.0f / B, 0.0f,
+                  &g, hm);
+    cd_log_sigma_statistics(&m, x, B, dummy, 1, 1.0f / B, 0.0f, &g);
+    /* h = 5e-3: truncation ~h^2 ~ 3e-5; float F (~1e-5) / 2h ~ 1e-3. */
+    const float h = 5e-3f;
+    double worst = 0;
+    for (size_t k = 0; k < n; k++) {
+        float keep = m.block[k];
+        m.block[k] = keep + h;
+        double up = mean_free_energy(&m, x, B);
+        m.block[k] = keep - h;
+        double down = mean_free_energy(&m, x, B);
+        m.block[k] = keep;
+        /* The vbias statistic is the column sum of s(v) = v / sigma^2, which
+         * lacks -b / sigma^2 of dF/db: that constant cancels between the
+         * two phases (cd.h), so each phase alone is off by it. */
+        double fd = -(up - down) / (2.0 * h) + vbias_offset(&m, k);
+        worst = fmax(worst, fabs(fd - g.block[k]));
+        assert_close_d(g.block[k], fd, 5e-3, "data term vs -dF/dtheta");
+    }
+    print_message("Gaussian data term: largest difference from central differences %.2g\n",
+                  worst);
+
+    /* Model term: exact samples. p(h) is proportional to
+     * exp(c'h + log_partition_v(Wh)) over the 2^H states, then
+     * v | h ~ N(b + Wh, sigma^2). */
+    double lw[1 << H], cdf[1 << H], mx = -INFINITY, tot = 0;
+    float hs[(1 << H) * H], in[(1 << H) * V];
+    for (unsigned c = 0; c < (1u << H); c++) typed_state(c, H, EBM_UNIT_BERNOULLI, hs + c * H);
+    for (unsigned c = 0; c < (1u << H); c++) {
+        double e;
+        for (int i = 0; i < V; i++) {
+            double t = 0;
+            for (int j = 0; j < H; j++) t += (double)m.W[i * H + j] * hs[c * H + j];
+            in[c * V + i] = (float)t;
+        }
+        ebm_units_log_partition(&m.vis, in + c * V, m.vbias, 1, &lw[c]);
+        ebm_units_energy(&m.hid, hs + c * H, m.hbias, 1, &e);
+        lw[c] -= e;
+        mx = fmax(mx, lw[c]);
+    }
+    for (unsigned c = 0; c < (1u << H); c++) cdf[c] = (tot += exp(lw[c] - mx));
+    double sum[64] = { 0 }, sum2[64] = { 0 };
+    float *vn = malloc(sizeof(float) * N * V), *svn = malloc(sizeof(float) * N * V),
+          *phn = malloc(sizeof(float) * N * H);
+    assert_true(n <= 64 && vn && svn && phn);
+    for (int b = 0; b < BATCHES; b++) {
+        for (int k = 0; k < N; k++) {
+            float u, z[V];
+            ebm_rng_uniform(&r, &u, 1);
+            unsigned c = 0;
+            while (c + 1 < (1u << H) && cdf[c] < u * tot) c++;
+            ebm_rng_normal(&r, z, V);
+            for (int i = 0; i < V; i++)
+                vn[k * V + i] = m.vbias[i] + in[c * V + i] + expf(m.log_sigma[i]) * z[i];
+        }
+        rbm_hidden_probs(&m, vn, N, phn);
+        cd_statistics(dummy, dummy, 1, ebm_units_coupling(&m.vis, vn, N, svn), phn, N, 0.0f,
+                      1.0f / N, &g, hm);
+        cd_log_sigma_statistics(&m, dummy, 1, vn, N, 0.0f, 1.0f / N, &g);
+        for (size_t k = 0; k < n; k++) {
+            sum[k] += g.block[k];
+            sum2[k] += (double)g.block[k] * g.block[k];
+        }
+    }
+    double log_z, up, down, worst_z = 0;
+    assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &log_z), EBM_OK);
+    for (size_t k = 0; k < n; k++) {
+        float keep = m.block[k];
+        m.block[k] = keep + h;
+        assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &up), EBM_OK);
+        m.block[k] = keep - h;
+        assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &down), EBM_OK);
+        m.block[k] = keep;
+        double fd = -(up - down) / (2.0 * h) - vbias_offset(&m, k), mean = sum[k] / BATCHES;
+        double se = sqrt(fmax(sum2[k] / BATCHES - mean * mean, 0) / (BATCHES - 1));
+        worst_z = fmax(worst_z, fabs(mean - fd) / se);
+        assert_close_d(mean, fd, 5.0 * se + 1e-4, "model term vs -d log Z / d theta");
+    }
+    print_message("Gaussian model term: largest |difference| / SE %.2f over %zu parameters\n",
+                  worst_z, n);
+    free(vn);
+    free(svn);
+    free(phn);
+    rbm_free(&g);
+    rbm_free(&m);
+}
+
+/* CD from the data with spin hidden units draws h_0 from its mean mu as
+ * +1 with probability (1 + mu) / 2: the sample mean is mu. */
+static void test_cd_spin_start_sample_has_the_mean(void **state)
+{
+    (void)state;
+    enum { V = 4, H = 3, C = 4000 };
+    struct rbm m;
+    typed_random_rbm(&m, V, H, EBM_UNIT_SPIN, EBM_UNIT_SPIN, 0.8f, 510);
+    float *v = malloc(sizeof(float) * C * V), *ph0 = malloc(sizeof(float) * C * H),
+          *ph = malloc(sizeof(float) * C * H), *h = malloc(sizeof(float) * C * H),
+          *pv = malloc(sizeof(float) * C * V);
+    for (int i = 0; i < C * V; i++) v[i] = i % 3 ? 1.0f : -1.0f;
+    rbm_hidden_probs(&m, v, C, ph0);
+    struct ebm_rng r;
+    ebm_rng_init(&r, 511, 0, EBM_RNG_SAMPLE);
+    cd_negative_phase(&m, v, C, 1, ph0, ph, h, pv, &r);
+    /* Rows repeat with period 3 in the visible pattern; each row's h_0 is
+     * a spin with mean ph0: average (h - mu) over all C rows. */
+    for (int j = 0; j < H; j++) {
+        double d = 0, var = 0;
+        for (int c = 0; c < C; c++) {
+            double mu = ph0[c * H + j];
+            assert_true(h[c * H + j] == 1.0f || h[c * H + j] == -1.0f);
+            d += h[c * H + j] - mu;
+            var += 1.0 - mu * mu;
+        }
+        assert_true(fabs(d) <= 5.0 * sqrt(var)); /* 5 sd of a sum of C spins */
+    }
+    free(v); free(ph0); free(ph); free(h); free(pv);
+    rbm_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_cd_gaussian_gradient_matches_finite_differences),
+    cmocka_unit_test(test_cd_spin_start_sample_has_the_mean),
     cmocka_unit_test(test_cd_statistics_match_ref),
     cmocka_unit_test(test_cd_model_term_matches_enumeration),
     cmocka_unit_test(test_cd_reuses_positive_phase),

@@ -2,6 +2,7 @@
  * reverse AIS against exact log Z, and the pseudo-likelihood. */
 #include "testutil.h"
 #include "enum.h"
+#include "typed.h"
 
 #include "ebm/ais.h"
 #include "ebm/checkpoint.h"
@@ -249,7 +250,78 @@ static void test_eval_model_file_refuses_other_models(void **state)
     ebm_error_clear();
 }
 
+
+/* Exact log Z of typed RBMs: discrete pairs against the sum over both
+ * layers (either layer enumerated), Gaussian visible units against a
+ * numeric integral of exp(-F(v)) over v in R^2. */
+static void test_eval_typed_exact_log_z(void **state)
+{
+    (void)state;
+    static const struct { int V, H; enum ebm_unit_type vis, hid; } cases[] = {
+        { 7, 5, EBM_UNIT_SPIN, EBM_UNIT_SPIN },      /* hidden layer enumerated */
+        { 5, 9, EBM_UNIT_SPIN, EBM_UNIT_SPIN },      /* visible layer enumerated */
+        { 6, 4, EBM_UNIT_BERNOULLI, EBM_UNIT_SPIN },
+        { 4, 8, EBM_UNIT_BERNOULLI, EBM_UNIT_SPIN },
+        { 8, 3, EBM_UNIT_SPIN, EBM_UNIT_BERNOULLI },
+        { 3, 8, EBM_UNIT_SPIN, EBM_UNIT_BERNOULLI },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct rbm m;
+        typed_random_rbm(&m, cases[c].V, cases[c].H, cases[c].vis, cases[c].hid, 0.6f, 400 + c);
+        double exact;
+        assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &exact), EBM_OK);
+        assert_close_d(exact, typed_log_z(&m), 1e-9, "typed log Z vs brute force");
+        rbm_free(&m);
+    }
+    for (int hid = 0; hid < 2; hid++) {
+        struct rbm m;
+        typed_random_rbm(&m, 2, 3, EBM_UNIT_GAUSSIAN, hid ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI,
+                         0.8f, 410 + hid);
+        double exact, grid = typed_log_z_gaussian2(&m, 1200);
+        assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &exact), EBM_OK);
+        print_message("gaussian/%s: exact log Z %.9f, grid integral %.9f\n",
+                      hid ? "spin" : "bernoulli", exact, grid);
+        /* float grid points (~1e-6 relative) bound the rule's accuracy */
+        assert_close_d(exact, grid, 1e-5, "Gaussian log Z vs numeric integral");
+        rbm_free(&m);
+    }
+}
+
+/* AIS for typed RBMs: Gaussian units anneal from N(b, sigma^2), spins
+ * from a base-rate spin layer; forward AIS's interval holds exact log Z. */
+static void test_eval_typed_ais_brackets_exact(void **state)
+{
+    (void)state;
+    enum { RUNS = 200, BETAS = 1500 };
+    static const struct { int V, H; enum ebm_unit_type vis, hid; float w; } cases[] = {
+        { 16, 8, EBM_UNIT_GAUSSIAN, EBM_UNIT_BERNOULLI, 0.3f },
+        { 16, 8, EBM_UNIT_GAUSSIAN, EBM_UNIT_SPIN, 0.2f },
+        { 12, 8, EBM_UNIT_SPIN, EBM_UNIT_SPIN, 0.4f },
+        { 12, 6, EBM_UNIT_BERNOULLI, EBM_UNIT_SPIN, 0.5f },
+    };
+    double *betas = ebm_ais_schedule(BETAS);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct rbm m;
+        typed_random_rbm(&m, cases[c].V, cases[c].H, cases[c].vis, cases[c].hid, cases[c].w,
+                         420 + c);
+        float base[16] = { 0 }; /* a uniform discrete base; unused for Gaussian units */
+        double exact;
+        assert_int_equal(rbm_exact_log_z(&m, MPI_COMM_WORLD, &exact), EBM_OK);
+        struct ebm_ais_result fwd;
+        assert_int_equal(rbm_ais(&m, base, betas, BETAS, RUNS, 11 + c, MPI_COMM_WORLD, &fwd),
+                         EBM_OK);
+        print_message("%s/%s %dx%d: exact %.4f  AIS %.4f [%.4f, %.4f]\n",
+                      ebm_unit_type_name(m.vis.type), ebm_unit_type_name(m.hid.type),
+                      cases[c].V, cases[c].H, exact, fwd.log_z, fwd.log_z_lo, fwd.log_z_hi);
+        assert_true(fwd.log_z_lo <= exact && exact <= fwd.log_z_hi);
+        rbm_free(&m);
+    }
+    free(betas);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_eval_typed_exact_log_z),
+    cmocka_unit_test(test_eval_typed_ais_brackets_exact),
     cmocka_unit_test(test_eval_model_file_refuses_other_models),
     cmocka_unit_test(test_eval_ais_on_mnist_784_12),
     cmocka_unit_test(test_eval_pseudo_likelihood_matches_enumeration),

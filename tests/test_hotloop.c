@@ -142,11 +142,13 @@ static void test_hotloop_mcmc_allocates_nothing(void **state)
     struct ebm_rng r;
     ebm_rng_init(&r, 5, 0, EBM_RNG_TEST);
     ebm_rng_normal(&r, m.block, rbm_block_size(V, H));
-    float sigma[V] = { 1, 1, 1, 1, 1 }, x[C * V];
-    struct ebm_mcmc_grbm g = { V, H, m.W, m.vbias, m.hbias, sigma };
+    float x[C * V];
+    struct rbm g;
+    assert_int_equal(rbm_init_typed(&g, V, H, EBM_UNIT_GAUSSIAN, EBM_UNIT_BERNOULLI), EBM_OK);
+    memcpy(g.block, m.block, sizeof(float) * rbm_block_size(V, H)); /* log sigma stays 0 */
     struct ebm_target t[2];
     assert_int_equal(ebm_target_rbm(&m, &t[0]), EBM_OK);
-    assert_int_equal(ebm_target_grbm(&g, &t[1]), EBM_OK);
+    assert_int_equal(ebm_target_rbm(&g, &t[1]), EBM_OK);
     struct ebm_mcmc_opts o[2] = { { .kind = EBM_MCMC_MH, .scan = EBM_SCAN_RANDOM },
                                   { .kind = EBM_MCMC_MALA, .step = 0.1 } };
     double trace[C * STEPS];
@@ -162,6 +164,7 @@ static void test_hotloop_mcmc_allocates_nothing(void **state)
         assert_true(c.proposed > 0);
         ebm_mcmc_free(&s);
     }
+    rbm_free(&g);
     rbm_free(&m);
 }
 

@@ -28,4 +28,14 @@ void cd_statistics_ref(const float *v_data, const float *ph_data, int B,
                        const float *v_neg, const float *ph_neg, int C,
                        float inv_nd, float inv_nm, struct rbm *grad, float *hmean);
 
+/* Gaussian visible units (Cho, Ilin & Raiko 2011): call cd_statistics with
+ * the coupled rows s(v) = v / sigma^2 (ebm_units_coupling) in place of v,
+ * which gives the W and vbias gradients (the b / sigma^2 part of the column
+ * sums cancels between the phases), then this for log sigma, with v the
+ * plain rows and grad->W already filled:
+ *   grad->log_sigma <- -inv_nd sum_data dF/dlog sigma + inv_nm sum_chains dE/dlog sigma. */
+void cd_log_sigma_statistics(const struct rbm *m, const float *v_data, int B,
+                             const float *v_neg, int C, float inv_nd, float inv_nm,
+                             struct rbm *grad);
+
 #endif

@@ -31,11 +31,16 @@ struct ebm_config {
         enum ebm_binarize binarize;   /* stochastic | threshold | none */
         int64_t max_examples;         /* use only the first N training rows; 0 = all */
         char include_labels[256];     /* "0,1,2": keep only rows with these labels; "" = all */
+        bool standardize;             /* per-column mean 0, std 1 (Gaussian visible units) */
     } data;
     struct {
         char type[EBM_NAME_MAX];      /* rbm | dbn */
         int hidden;                   /* RBM hidden units */
         char layers[256];             /* dbn: comma list of layer sizes, data first */
+        int visible;                  /* enum ebm_unit_type: bernoulli | spin | gaussian */
+        int hidden_type;              /* enum ebm_unit_type: bernoulli | spin */
+        bool learn_sigma;             /* gaussian: learn log sigma, else sigma = 1 */
+        double sigma_min;             /* gaussian: lower bound of learned sigmas */
     } model;
     struct {
         int epochs;

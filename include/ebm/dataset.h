@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include "ebm/error.h"
+#include "ebm/units.h"
 
 struct ebm_dataset {
     int64_t n_total;   /* rows in the split */
@@ -46,5 +47,20 @@ void ebm_dataset_free(struct ebm_dataset *ds);
 ebm_status ebm_dataset_write_u8(const char *path, const char *split, const uint8_t *x,
                                 int64_t n, int dim, const int32_t *y,
                                 int image_h, int image_w);
+
+/* [data] standardize: column i of n rows becomes (x - mean_i) / std_i,
+ * and back. A column whose standard deviation is below
+ * EBM_STANDARDIZE_REL_MIN times the largest column's (constant border
+ * pixels) gets std_i = 1, so it is only centred: dividing by ~0 would turn
+ * rounding into large values. ebm_standardize_std applies that rule to raw
+ * deviations in place. */
+#define EBM_STANDARDIZE_REL_MIN 1e-2
+void ebm_standardize_std(float *std, int dim);
+void ebm_standardize_rows(float *x, int64_t n, int dim, const float *mean, const float *std);
+void ebm_unstandardize_rows(float *x, int64_t n, int dim, const float *mean, const float *std);
+/* Visible values back to the data's [0, 1] intensities, for pictures:
+ * spins (x + 1) / 2, Gaussian values un-standardised when mean is given. */
+void ebm_units_to_intensity(enum ebm_unit_type type, float *x, int64_t n, int dim,
+                            const float *mean, const float *std);
 
 #endif

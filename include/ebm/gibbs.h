@@ -33,10 +33,14 @@ void ebm_gibbs_free(struct ebm_gibbs *g);
 
 /* v (B, V) <- Bernoulli(0.5) per unit, from each chain's own stream. */
 void ebm_gibbs_random_init(struct ebm_gibbs *g, float *v);
+/* The same for m's visible type: uniform {0,1} or {-1,+1} states, or
+ * N(b, sigma^2) for Gaussian units. */
+void ebm_gibbs_random_init_for(struct ebm_gibbs *g, const struct rbm *m, float *v);
 
 /* `steps` sweeps on the chains v (B, V), in place: h ~ p(h | v), then
- * v ~ p(v | h). pv_out (B, V), when not NULL, receives the last sweep's
- * visible means p(v = 1 | h), which show a sample with less noise than v.
+ * v ~ p(v | h), for any unit types (each draw as ebm_units_sample does, per
+ * chain). pv_out (B, V), when not NULL, receives the last sweep's visible
+ * means E[v | h], which show a sample with less noise than v.
  * steps = 0 leaves v alone and pv_out untouched. The streams continue
  * across calls: two calls of k steps equal one call of 2k. */
 void ebm_gibbs_run(struct ebm_gibbs *g, const struct rbm *m, float *v, int steps,

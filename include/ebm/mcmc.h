@@ -19,6 +19,7 @@
 enum ebm_state_kind {
     EBM_STATE_BINARY = 1, /* x in {0, 1}^D, stored as 0.0f / 1.0f */
     EBM_STATE_REAL = 2,   /* x in R^D */
+    EBM_STATE_SPIN = 3,   /* x in {-1, +1}^D */
 };
 
 /* A distribution p(x) ∝ exp(-F(x)) as callbacks on a borrowed context (a
@@ -49,31 +50,18 @@ struct ebm_target {
     void (*flip_update)(const void *ctx, const float *x, float *cache, int j);
 };
 
-/* Bernoulli-Bernoulli RBM over its visible units, hidden units summed out:
- * F(v) = -b'v - sum_j softplus(c_j + (vW)_j) (rbm_free_energy), with the
- * O(H) flip form dF = -b_i d - sum_j [softplus(y_j + d W_ij) - softplus(y_j)],
- * d = 1 - 2 v_i, y = c + vW. m is borrowed; its values may change between
- * runs (each run re-evaluates the target at its start). */
+/* An RBM over its visible units, hidden units summed out: p(v) ∝ exp(-F(v))
+ * with F = rbm_free_energy, for every pair of unit types (ebm/rbm.h):
+ *   - Bernoulli-Bernoulli: binary states with the O(H) flip form
+ *     dF = -b_i d - sum_j [softplus(y_j + d W_ij) - softplus(y_j)],
+ *     d = 1 - 2 v_i, y = c + vW;
+ *   - spin visible units: spin states; other discrete pairs: binary states,
+ *     each flip scored by a fresh F;
+ *   - Gaussian visible units: real states with
+ *     grad F = (v - b) / sigma^2 - (W E[h | v]) / sigma^2 (Langevin, MALA).
+ * m is borrowed (a model from rbm_init*, not a view); its values may change
+ * between runs (each run re-evaluates the target at its start). */
 ebm_status ebm_target_rbm(const struct rbm *m, struct ebm_target *out);
-
-/* A Gaussian-Bernoulli RBM, the continuous samplers' own target until the
- * shared unit-type module provides one. Hinton's parametrisation (A Practical
- * Guide to Training RBMs, 2010, sec. 13.2):
- *   E(v, h) = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_ij (v_i / s_i) W_ij h_j - c'h,
- *   F(v)    = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_j softplus(c_j + sum_i v_i W_ij / s_i),
- *   grad F  = (v - b) / s^2 - (W sigmoid(c + W'(v / s))) / s.
- * p(v) is a mixture of 2^H Gaussians N(b + s (W h), diag(s^2)). All arrays
- * are borrowed. */
-struct ebm_mcmc_grbm {
-    int n_visible;        /* V */
-    int n_hidden;         /* H */
-    const float *W;       /* (V, H) row-major */
-    const float *vbias;   /* (V) b */
-    const float *hbias;   /* (H) c */
-    const float *sigma;   /* (V) s, each > 0 */
-};
-
-ebm_status ebm_target_grbm(const struct ebm_mcmc_grbm *m, struct ebm_target *out);
 
 /* ---- Samplers ----------------------------------------------------------- */
 

@@ -6,8 +6,10 @@
 #include <stddef.h>
 #include <mpi.h>
 
+#include "ebm/checkpoint.h"
 #include "ebm/dbn.h"
 #include "ebm/rbm.h"
+#include "ebm/units.h"
 
 struct ebm_model_info {
     int image_h, image_w;   /* 0 when the training data had no image shape */
@@ -20,6 +22,21 @@ struct ebm_model_info {
  * model is not an RBM. rbm_free(m) releases it. */
 ebm_status ebm_model_read_rbm(const char *path, MPI_Comm comm, struct rbm *m,
                               struct ebm_model_info *info);
+
+/* [data] standardize as stored with the model: /model/input_mean and
+ * /model/input_std (V each) into mean and std, *present = 1; *present = 0
+ * and nothing read when the model was trained on raw values. Collective. */
+ebm_status ebm_model_read_standardize(const char *path, MPI_Comm comm, int V, float *mean,
+                                      float *std, int *present);
+
+/* An RBM's tensors under `group` of an open checkpoint (W, vbias, hbias and,
+ * for Gaussian visible units, log_sigma), shapes checked against m. */
+ebm_status ebm_ckpt_write_rbm(struct ebm_ckpt *ck, const char *group, const struct rbm *m);
+ebm_status ebm_ckpt_read_rbm(struct ebm_ckpt *ck, const char *group, struct rbm *m);
+/* /model attributes visible_units and hidden_units (absent: bernoulli). */
+ebm_status ebm_ckpt_write_units(struct ebm_ckpt *ck, const struct rbm *m);
+ebm_status ebm_ckpt_read_units(struct ebm_ckpt *ck, enum ebm_unit_type *visible,
+                               enum ebm_unit_type *hidden);
 
 /* The /model type attribute ("rbm", "dbn", ...) into type (len bytes).
  * Collective; fails with EBM_ERR_INPUT, naming the file, when it is not an

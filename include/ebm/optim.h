@@ -18,7 +18,10 @@ double optim_lr(const struct ebm_config *cfg, int64_t step, int64_t total);
  * the centered gradient is used:
  *   dW_c = dW - mu dc' - db lambda'   (expanding <(v-mu)(h-lambda)'>),
  * and the bias steps are mapped back to plain form:
- *   step_b = step_bc - step_W lambda,  step_c = step_cc - step_W' mu. */
+ *   step_b = step_bc - step_W lambda,  step_c = step_cc - step_W' mu.
+ * Learned log sigmas (Gaussian visible units) take the same momentum step
+ * without decay and are then clamped to their lower bound (ebm/units.h);
+ * a caller that keeps sigma fixed passes a zero log-sigma gradient. */
 void optim_step(struct rbm *params, struct rbm *grad, struct rbm *velocity, double lr,
                 double momentum, double weight_decay, const float *mu, const float *lambda);
 

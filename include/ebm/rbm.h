@@ -1,7 +1,10 @@
-/* Bernoulli-Bernoulli Restricted Boltzmann Machine,
+/* Restricted Boltzmann Machine over any pair of unit types (ebm/units.h):
+ *   E(v, h) = E_v(v) + E_h(h) - s_v(v)'W h,   F(v) = E_v(v) - log_partition_h(s_v(v)W),
+ * which for the default Bernoulli-Bernoulli RBM is
  *   E(v, h) = -v'Wh - b'v - c'h,   F(v) = -b'v - sum_j softplus(c_j + (v'W)_j).
- * Dimension letters: B = batch rows, V = visible units, H = hidden units.
- * No MPI and no I/O here: the model is parameters plus math. */
+ * Visible units are bernoulli, spin or gaussian; hidden units bernoulli or
+ * spin. Dimension letters: B = batch rows, V = visible units, H = hidden
+ * units. No MPI and no I/O here: the model is parameters plus math. */
 #ifndef EBM_RBM_H
 #define EBM_RBM_H
 
@@ -9,38 +12,70 @@
 
 #include "ebm/error.h"
 #include "ebm/rng.h"
+#include "ebm/units.h"
 
-/* Views into one contiguous block laid out W | vbias | hbias. The same
- * layout serves parameters, gradients and optimizer state, so a training
- * step reduces one block with one MPI_Allreduce. */
+/* Rows of s(v) = v / sigma^2 a Gaussian-visible model forms at a time:
+ * the products below run in chunks of this many rows over the model's own
+ * scratch, so no call needs an extra argument or allocates. */
+#define RBM_COUPLING_ROWS 128
+
+/* Views into one contiguous block laid out W | vbias | hbias [| log_sigma].
+ * The same layout serves parameters, gradients and optimizer state, so a
+ * training step reduces one block with one MPI_Allreduce. */
 struct rbm {
-    int n_visible;   /* V */
-    int n_hidden;    /* H */
-    float *W;        /* (V, H) row-major */
-    float *vbias;    /* (V) b */
-    float *hbias;    /* (H) c */
-    float *block;    /* start of the block, W */
-    int owns_block;  /* 1 when rbm_free must free block */
+    int n_visible;       /* V */
+    int n_hidden;        /* H */
+    float *W;            /* (V, H) row-major */
+    float *vbias;        /* (V) b */
+    float *hbias;        /* (H) c */
+    float *log_sigma;    /* (V) log sigma_i of Gaussian visible units; NULL otherwise */
+    struct ebm_units vis, hid; /* unit types; vis.log_sigma is log_sigma */
+    float *block;        /* start of the block, W */
+    size_t block_len;    /* floats in the block */
+    float *coupling;     /* (RBM_COUPLING_ROWS, V) scratch for s(v); Gaussian models only */
+    int owns_block;      /* 1 when rbm_free must free block (and coupling) */
 };
 
+/* Floats in the block of a Bernoulli-Bernoulli RBM, and of one with the given
+ * visible type (a Gaussian layer adds its V log sigmas). */
 size_t rbm_block_size(int n_visible, int n_hidden);
-/* Allocates a zeroed block. */
+size_t rbm_block_size_typed(int n_visible, int n_hidden, enum ebm_unit_type visible);
+/* Allocates a zeroed Bernoulli-Bernoulli block. */
 ebm_status rbm_init(struct rbm *m, int n_visible, int n_hidden);
-/* Views over a block the caller owns (rbm_free leaves it alone). */
+/* The same with unit types: visible bernoulli, spin or gaussian (log sigma
+ * starts at 0, bounded below by EBM_UNITS_LOG_SIGMA_MIN_DEFAULT until
+ * rbm_set_log_sigma_min), hidden bernoulli or spin. EBM_ERR_INPUT naming
+ * the type otherwise. */
+ebm_status rbm_init_typed(struct rbm *m, int n_visible, int n_hidden,
+                          enum ebm_unit_type visible, enum ebm_unit_type hidden);
+/* Views over a block the caller owns (rbm_free leaves it alone): a
+ * Bernoulli-Bernoulli RBM, or the shape and types of `like` (gradients and
+ * optimizer state of a typed model). A view has no coupling scratch, so it
+ * holds numbers; only an rbm_init* model computes with Gaussian units. */
 void rbm_view(struct rbm *m, int n_visible, int n_hidden, float *block);
+void rbm_view_like(struct rbm *m, const struct rbm *like, float *block);
 void rbm_free(struct rbm *m);
+/* Whether the model is the default Bernoulli-Bernoulli RBM. */
+int rbm_is_binary(const struct rbm *m);
+/* The lower bound learned log sigmas are clamped to (Gaussian visible). */
+void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min);
 
-/* W ~ N(0, sigma^2), hbias = 0, vbias = log(p / (1 - p)) of the visible
- * marginals p (clipped to [1e-3, 1 - 1e-3]), or 0 when p is NULL. */
+/* W ~ N(0, sigma^2), hbias = 0, and the visible biases from the visible
+ * marginals p, the means of the [0, 1] (or standardised) training data:
+ *   bernoulli log(p / (1 - p)), spin atanh(2p - 1) (p clipped to
+ *   [1e-3, 1 - 1e-3]; 0 when p is NULL), gaussian p itself with log sigma 0. */
 void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
                      struct ebm_rng *rng);
+/* The input h receives from v without the bias, in (B, H) = s(v) W. */
+void rbm_hidden_input(const struct rbm *m, const float *v, int B, float *in);
 
-/* ph (B, H) = p(h = 1 | v) = sigmoid(vW + c). */
+/* ph (B, H) = E[h | v]: sigmoid(s(v)W + c) for Bernoulli units, tanh for spins. */
 void rbm_hidden_probs(const struct rbm *m, const float *v, int B, float *ph);
 /* ph as above, and h (B, H) a sample from it. */
 void rbm_hidden_sample(const struct rbm *m, const float *v, int B, float *ph, float *h,
                        struct ebm_rng *rng);
-/* pv (B, V) = p(v = 1 | h) = sigmoid(hW' + b). */
+/* pv (B, V) = E[v | h]: sigmoid(hW' + b), tanh(hW' + b) for spins, or
+ * b + hW' for Gaussian units. */
 void rbm_visible_probs(const struct rbm *m, const float *h, int B, float *pv);
 void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, float *v,
                         struct ebm_rng *rng);

@@ -34,9 +34,11 @@ struct ebm_trainer {
     float *hmean;               /* data mean of p(h | v), for the centering offset */
     float *velocity_block;
     float *mu, *lambda;         /* centering offsets (V), (H); NULL when off */
+    float *input_mean, *input_std; /* (V) [data] standardize: x <- (x - mean) / std; NULL when off */
     float *chains;              /* (C, V) persistent chains */
     float *v_batch, *ph_data;   /* (B, V), (B, H) */
     float *v_neg, *ph_neg, *h_neg, *pv_neg; /* (C, V), (C, H), (C, H), (C, V) */
+    float *sv_batch, *sv_neg;   /* (B, V), (C, V): s(v) = v / sigma^2 of Gaussian units, else NULL */
     float *pv_monitor;          /* (B, V) epoch-metric scratch */
     double *fe_monitor;         /* (B) */
     float *eval_x;              /* held-out rows binarised for AIS estimates, or NULL */
@@ -72,6 +74,10 @@ ebm_status ebm_trainer_init_fed(struct ebm_trainer *tr, const struct ebm_config 
 /* One update on the next batch of the current epoch's order (step index
  * within the epoch = step % steps_per_epoch): load_batch, then update. */
 ebm_status ebm_trainer_step(struct ebm_trainer *tr);
+/* n chains (n, V) started from rng: uniform random states for discrete
+ * visible units, N(b, 1) for Gaussian ones. */
+void ebm_trainer_fresh_chains(const struct ebm_trainer *tr, float *rows, int64_t n,
+                              struct ebm_rng *rng);
 /* Starts a new epoch: shuffles this rank's shard with the epoch's stream. */
 void ebm_trainer_begin_epoch(struct ebm_trainer *tr);
 /* The shard order for the epoch numbered epoch_key (begin_epoch uses

@@ -114,12 +114,22 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
     return EBM_OK;
 }
 
-static void print_text(const struct eval_args *a, const struct ebm_eval_result *r, double secs,
+static void print_text(const struct eval_args *a, const struct rbm *m,
+                       const struct ebm_eval_result *r, double log_jacobian, double secs,
                        int ranks)
 {
     static const char *modes[] = { "stochastic", "threshold", "none" };
-    printf("data          %s /%s: %lld examples, binarized %s (seed %llu)\n", a->data, a->split,
-           (long long)r->n_examples, modes[a->binarize], (unsigned long long)a->opts.seed);
+    if (m->vis.type == EBM_UNIT_GAUSSIAN)
+        printf("data          %s /%s: %lld examples, %s\n", a->data, a->split,
+               (long long)r->n_examples, log_jacobian != 0.0 ? "standardised as in training"
+                                                              : "raw values");
+    else
+        printf("data          %s /%s: %lld examples, binarized %s%s (seed %llu)\n", a->data,
+               a->split, (long long)r->n_examples, modes[a->binarize],
+               m->vis.type == EBM_UNIT_SPIN ? " to spins" : "", (unsigned long long)a->opts.seed);
+    if (!rbm_is_binary(m))
+        printf("model         rbm %d x %d, %s visible and %s hidden units\n", m->n_visible,
+               m->n_hidden, ebm_unit_type_name(m->vis.type), ebm_unit_type_name(m->hid.type));
     if (a->opts.exact) {
         printf("method        exact (enumeration)\n");
         printf("log Z         %.6f\n", r->log_z);
@@ -141,6 +151,9 @@ static void print_text(const struct eval_args *a, const struct ebm_eval_result *
             printf("  reverse AIS %.4f nats  (pessimistic side of the bracket)\n",
                    r->reverse_avg_log_prob);
     }
+    if (log_jacobian != 0.0)
+        printf("avg log p(x)  %.4f nats  (density of the unstandardised rows: log p(v) "
+               "- sum_i log std_i)\n", r->avg_log_prob + log_jacobian);
     if (isfinite(r->pseudo_ll_per_unit))
         printf("pseudo-LL     %.5f nats per visible unit (%.3f per example)\n",
                r->pseudo_ll_per_unit, r->pseudo_ll_per_example);
@@ -155,11 +168,16 @@ static void print_text(const struct eval_args *a, const struct ebm_eval_result *
         printf("seconds       %.2f\n", secs);
 }
 
-static void print_json(const struct eval_args *a, const struct ebm_eval_result *r, double secs)
+static void print_json(const struct eval_args *a, const struct rbm *m,
+                       const struct ebm_eval_result *r, double log_jacobian, double secs)
 {
     struct ebm_json j;
     ebm_json_begin(&j);
+    ebm_json_str(&j, "visible_units", ebm_unit_type_name(m->vis.type));
+    ebm_json_str(&j, "hidden_units", ebm_unit_type_name(m->hid.type));
     ebm_json_num(&j, "avg_log_prob", r->avg_log_prob);
+    if (log_jacobian != 0.0)
+        ebm_json_num(&j, "avg_log_prob_unstandardised", r->avg_log_prob + log_jacobian);
     ebm_json_num(&j, "avg_log_prob_lo", r->avg_log_prob_lo);
     ebm_json_num(&j, "avg_log_prob_hi", r->avg_log_prob_hi);
     ebm_json_num(&j, "avg_log_prob_se", r->free_energy_se);
@@ -189,15 +207,45 @@ static void print_json(const struct eval_args *a, const struct ebm_eval_result *
     printf("%s\n", ebm_json_end(&j));
 }
 
-/* This rank's rows of the split, checked against a model of V visible
- * units and binarised. Collective. */
-static ebm_status load_rows(const struct eval_args *a, const struct ebm_par *par, int V,
-                            struct ebm_dataset *ds)
+/* Gaussian visible units: the rows standardised as in training, when the
+ * model was trained so (*log_jacobian = -sum_i log std_i turns a density
+ * of standardised rows into one of the data's). Collective. */
+static ebm_status standardize_rows(const struct eval_args *a, const struct ebm_par *par,
+                                   struct ebm_dataset *ds, double *log_jacobian)
 {
+    int V = ds->dim, present = 0;
+    float *mean = malloc(sizeof *mean * (size_t)V), *sd = malloc(sizeof *sd * (size_t)V);
+    ebm_status st = mean && sd ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK)
+        st = ebm_par_agree(par, ebm_model_read_standardize(a->ckpt, par->world, V, mean, sd,
+                                                            &present));
+    *log_jacobian = 0.0;
+    if (st == EBM_OK && present) {
+        ebm_standardize_rows(ds->x, ds->n, V, mean, sd);
+        for (int i = 0; i < V; i++) *log_jacobian -= log((double)sd[i]);
+    }
+    free(mean);
+    free(sd);
+    return st;
+}
+
+/* This rank's rows of the split, checked against the model's V visible
+ * units and made into its visible values: binarised ({0,1}, or {-1,+1}
+ * for spins), or standardised for Gaussian units. Collective. */
+static ebm_status load_rows(const struct eval_args *a, const struct ebm_par *par,
+                            const struct rbm *m, struct ebm_dataset *ds, double *log_jacobian)
+{
+    int V = m->n_visible;
+    *log_jacobian = 0.0;
     ebm_status st = ebm_dataset_read_shard(a->data, a->split, a->max_examples, par->world, ds);
     if (st == EBM_OK && ds->dim != V)
         st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but the model in %s has %d "
                       "visible units", a->data, a->split, ds->dim, a->ckpt, V);
+    if (m->vis.type == EBM_UNIT_GAUSSIAN) {
+        EBM_TRY(ebm_par_agree(par, st));
+        return standardize_rows(a, par, ds, log_jacobian);
+    }
     if (st == EBM_OK)
         st = ebm_eval_binarize(ds->x, ds->n, ds->dim, ds->first, a->opts.seed, a->binarize);
     for (int64_t i = 0; st == EBM_OK && a->binarize == 2 && i < ds->n * ds->dim; i++)
@@ -205,6 +253,8 @@ static ebm_status load_rows(const struct eval_args *a, const struct ebm_par *par
             st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s row %lld is not binary; log p(v) of a "
                           "Bernoulli RBM needs binary data (use --binarize stochastic or "
                           "threshold)", a->data, a->split, (long long)(ds->first + i / ds->dim));
+    if (st == EBM_OK && m->vis.type == EBM_UNIT_SPIN)
+        for (int64_t i = 0; i < ds->n * ds->dim; i++) ds->x[i] = 2.0f * ds->x[i] - 1.0f;
     return ebm_par_agree(par, st);
 }
 
@@ -217,20 +267,27 @@ static ebm_status eval_rbm(const struct eval_args *a, const struct ebm_par *par,
                                    "checkpoints; %s holds an rbm", a->ckpt)
                         : ebm_par_agree(par, ebm_model_read_rbm(a->ckpt, par->world, &m, &info));
     if (st != EBM_OK) return st;
-    if (a->opts.exact &&
-        (m.n_visible < m.n_hidden ? m.n_visible : m.n_hidden) > EBM_EXACT_MAX_UNITS)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the smaller layer, at most %d "
+    /* Gaussian visible units cannot be enumerated: the hidden layer is. */
+    int gaussian = m.vis.type == EBM_UNIT_GAUSSIAN;
+    int enumerated = gaussian || m.n_hidden < m.n_visible ? m.n_hidden : m.n_visible;
+    if (a->opts.exact && enumerated > EBM_EXACT_MAX_UNITS)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates the %s layer, at most %d "
                       "units; this RBM is %d x %d (leave out --exact for AIS)", a->ckpt,
-                      EBM_EXACT_MAX_UNITS, m.n_visible, m.n_hidden);
+                      gaussian ? "hidden" : "smaller", EBM_EXACT_MAX_UNITS, m.n_visible,
+                      m.n_hidden);
     struct ebm_dataset ds = { 0 };
-    if (st == EBM_OK) st = load_rows(a, par, m.n_visible, &ds);
+    double log_jacobian = 0.0;
+    if (st == EBM_OK) st = load_rows(a, par, &m, &ds, &log_jacobian);
     struct ebm_eval_result r;
+    struct eval_args used = *a;
+    used.opts.pseudo_likelihood = a->opts.pseudo_likelihood && rbm_is_binary(&m);
     if (st == EBM_OK)
-        st = ebm_par_agree(par, ebm_evaluate(&m, ds.x, ds.n, ds.first, &a->opts, par->world, &r));
+        st = ebm_par_agree(par, ebm_evaluate(&m, ds.x, ds.n, ds.first, &used.opts, par->world,
+                                             &r));
     double secs = MPI_Wtime() - t0;
     if (st == EBM_OK && par->rank == 0) {
-        if (a->json) print_json(a, &r, secs);
-        else print_text(a, &r, secs, par->size);
+        if (a->json) print_json(&used, &m, &r, log_jacobian, secs);
+        else print_text(&used, &m, &r, log_jacobian, secs, par->size);
         fflush(stdout);
     }
     ebm_dataset_free(&ds);
@@ -341,7 +398,8 @@ static ebm_status eval_dbn(const struct eval_args *a, const struct ebm_par *par,
                       "at most %d units; it is %d x %d (leave out --exact for AIS)", a->ckpt,
                       EBM_EXACT_MAX_UNITS, top->n_visible, top->n_hidden);
     struct ebm_dataset ds = { 0 };
-    if (st == EBM_OK) st = load_rows(a, par, d.sizes[0], &ds);
+    double no_jacobian;
+    if (st == EBM_OK) st = load_rows(a, par, &d.rbm[0], &ds, &no_jacobian);
     struct ebm_dbn_bound_opts o = {
         .samples = a->bound_samples ? a->bound_samples : 10, .exact = a->opts.exact,
         .ais_runs = a->opts.ais_runs, .ais_betas = a->opts.ais_betas,

@@ -6,6 +6,7 @@
 
 #include "ebm/checkpoint.h"
 #include "ebm/cmd.h"
+#include "ebm/model_file.h"
 
 static const char usage[] =
     "usage: ebm info CKPT\n"
@@ -100,9 +101,14 @@ static ebm_status info(const char *path)
         else if (is_logreg)
             printf("model       logreg %lld features -> %lld classes (%lld parameters)\n",
                    (long long)D, (long long)K, (long long)(D * K + K));
-        else
-            printf("model       %s %lld x %lld (%lld parameters)\n", type, (long long)V,
-                   (long long)H, (long long)(V * H + V + H));
+        else {
+            enum ebm_unit_type vis, hid;
+            if (ebm_ckpt_read_units(&ck, &vis, &hid) != EBM_OK) ebm_error_clear();
+            int64_t n_params = V * H + V + H + (vis == EBM_UNIT_GAUSSIAN ? V : 0);
+            printf("model       %s %lld x %lld (%lld parameters), %s visible and %s hidden "
+                   "units\n", type, (long long)V, (long long)H, (long long)n_params,
+                   ebm_unit_type_name(vis), ebm_unit_type_name(hid));
+        }
         if (is_logreg)
             printf("trained     %lld epochs, %lld steps, %lld ranks\n",
                    (long long)attr_or(&ck, "/train", "epochs", -1),
@@ -130,8 +136,10 @@ static ebm_status info(const char *path)
         ebm_error_clear();
         printf("tensors\n");
         static const char *names[] = { "/model/W", "/model/b", "/model/vbias", "/model/hbias",
-                                       "/optim/velocity/W", "/optim/velocity/vbias",
-                                       "/optim/velocity/hbias", "/optim/visible_offset",
+                                       "/model/log_sigma", "/model/input_mean",
+                                       "/model/input_std", "/optim/velocity/W",
+                                       "/optim/velocity/vbias", "/optim/velocity/hbias",
+                                       "/optim/velocity/log_sigma", "/optim/visible_offset",
                                        "/optim/hidden_offset", "/train/chains", "/train/rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
         for (int64_t k = 0; is_dbn && k < attr_or(&ck, "/model", "n_layers", 0) && k < 1000; k++) {

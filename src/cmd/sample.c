@@ -31,9 +31,11 @@ static const char usage[] =
     "\n"
     "Runs N block-Gibbs chains (v -> h -> v) of the RBM in CKPT for K steps,\n"
     "split across the ranks of the MPI job, and writes every chain's visible\n"
-    "means p(v | h) from the last step. With --sampler mh the chains are\n"
+    "means E[v | h] from the last step. With --sampler mh the chains are\n"
     "Metropolis-Hastings on the free energy instead (a step is a sweep of\n"
-    "single-unit flip proposals), and their binary states are written.\n"
+    "single-unit flip proposals), and their states are written; langevin and\n"
+    "mala move Gaussian visible units along -grad F (docs/mcmc.md). Spins and\n"
+    "standardised values are written back as the data's intensities.\n"
     "\n"
     "For a DBN checkpoint the chains run in the top RBM (over h_{L-1}, h_L);\n"
     "then one top-down pass samples h_k ~ p(h_k | h_{k+1}) down to h_1 and\n"
@@ -45,7 +47,8 @@ static const char usage[] =
     "                   data the model was trained on\n"
     "  --out FILE.h5    dataset /samples, float32 [N, V] (and the attribute\n"
     "                   image_shape on / when the shape is known)\n"
-    "  --init random    start from v ~ Bernoulli(0.5) per unit (the default)\n"
+    "  --init random    start from uniform random states (the default), or\n"
+    "                   N(b, sigma^2) for Gaussian visible units\n"
     "  --init data      chain i starts at row i of --data, thresholded at 0.5;\n"
     "                   for a DBN, the top RBM's chain i starts at the upward\n"
     "                   mean pass of row i to layer L-1, thresholded at 0.5\n"
@@ -54,9 +57,9 @@ static const char usage[] =
     "  --seed S         RNG seed (default 1). Chain i draws from its own streams,\n"
     "                   keyed by (S, i): the same seed gives the same samples at\n"
     "                   any rank count (docs/sampling.md)\n"
-    "  --sampler S      gibbs (default) or mh for binary visible units;\n"
-    "                   langevin and mala need real-valued visible units\n"
-    "                   (docs/mcmc.md); mh reports its acceptance rate\n"
+    "  --sampler S      gibbs (default) or mh for every model; langevin and\n"
+    "                   mala for Gaussian visible units (docs/mcmc.md); mh and\n"
+    "                   mala report their acceptance rate\n"
     "  --step L         the Langevin/MALA step size (those samplers only)\n"
     "  --diagnostics    record every chain's (top RBM) free energy at every\n"
     "                   step and report the effective sample size and the\n"
@@ -313,6 +316,37 @@ static ebm_status init_from_data(const struct sample_args *a, const struct ebm_p
     return st;
 }
 
+/* An RBM with other unit types: chain r starts at row (first + r) made
+ * into the model's visible values (thresholded at 0.5, as spins for spin
+ * units; standardised as in training for Gaussian ones). */
+static ebm_status init_typed_from_data(const struct sample_args *a, const struct ebm_par *par,
+                                       const struct rbm *m, const float *mean,
+                                       const float *sd, int64_t count, float *v)
+{
+    int V = m->n_visible;
+    struct ebm_dataset ds;
+    EBM_TRY(ebm_dataset_read_shard(a->data, a->split, a->n, par->world, &ds));
+    ebm_status st = EBM_OK;
+    if (ds.n_total < a->n)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--data %s /%s holds %lld rows, fewer than --n %d "
+                      "(chain i starts at row i)", a->data, a->split, (long long)ds.n_total, a->n);
+    else if (ds.dim != V)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--data %s /%s/x is %d wide, but the model %s has %d "
+                      "visible units", a->data, a->split, ds.dim, a->ckpt, V);
+    else {
+        EBM_ASSERT(ds.n == count);
+        size_t n = (size_t)count * V;
+        memcpy(v, ds.x, sizeof(float) * n);
+        if (m->vis.type == EBM_UNIT_GAUSSIAN && mean)
+            ebm_standardize_rows(v, count, V, mean, sd);
+        float off = m->vis.type == EBM_UNIT_SPIN ? -1.0f : 0.0f;
+        for (size_t i = 0; m->vis.type != EBM_UNIT_GAUSSIAN && i < n; i++)
+            v[i] = v[i] > 0.5f ? 1.0f : off;
+    }
+    ebm_dataset_free(&ds);
+    return st;
+}
+
 /* Rank 0 receives every rank's rows into all, in rank order (= chain
  * order); counts and displs (size entries each) are rank 0's scratch,
  * allocated before so that no rank can fail here alone and leave the
@@ -370,10 +404,11 @@ static ebm_status run_chains(const struct sample_args *a, const struct ebm_par *
                           "rank %d", (long long)count, K, par->rank);
     }
     if (st == EBM_OK && a->mcmc) {
-        if (a->sampler != EBM_MCMC_MH)
-            st = EBM_FAIL(EBM_ERR_INPUT, "--sampler %s needs real-valued visible units; the "
-                          "model in %s has binary ones (use gibbs or mh)",
-                          ebm_mcmc_kind_name(a->sampler), a->ckpt);
+        if (a->sampler != EBM_MCMC_MH && m->vis.type != EBM_UNIT_GAUSSIAN)
+            st = EBM_FAIL(EBM_ERR_INPUT, "--sampler %s needs real-valued (gaussian) visible "
+                          "units; the model in %s has %s ones (use gibbs or mh)",
+                          ebm_mcmc_kind_name(a->sampler), a->ckpt,
+                          ebm_unit_type_name(m->vis.type));
         struct ebm_mcmc_opts o = { .kind = a->sampler, .scan = EBM_SCAN_RANDOM, .step = a->step };
         if (st == EBM_OK) st = ebm_target_rbm(m, &t);
         if (st == EBM_OK) st = ebm_mcmc_init(&s, &t, &o, (int)count, first, a->seed);
@@ -383,6 +418,8 @@ static ebm_status run_chains(const struct sample_args *a, const struct ebm_par *
     if (st == EBM_OK && a->mcmc) {
         if (trace) ebm_mcmc_run_trace(&s, v, K, 1, trace, K, &c);
         else ebm_mcmc_run(&s, v, K, &c);
+        /* The sample is the state itself. */
+        if (pv_out) memcpy(pv_out, v, sizeof(float) * (size_t)count * m->n_visible);
     } else if (st == EBM_OK && !trace) {
         ebm_gibbs_run(g, m, v, K, pv_out);
     } else if (st == EBM_OK) {
@@ -432,22 +469,46 @@ static ebm_status sample(const struct sample_args *a)
     int64_t first = 0, count = 0;
     int V = 0, T = 0, L = 0;
 
+    /* An RBM with unit types other than bernoulli is sampled on its own
+     * (typed); any other checkpoint is read as a DBN (an RBM as one layer). */
+    struct rbm typed = { 0 };
+    const struct rbm *top = NULL;
+    float *in_mean = NULL, *in_std = NULL;
+    int standardized = 0;
+    char type[64] = "";
     ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out(a) : EBM_OK);
     if (st == EBM_OK)
+        st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
+    if (st == EBM_OK && strcmp(type, "rbm") == 0) {
+        st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &typed, &info));
+        if (st == EBM_OK && rbm_is_binary(&typed)) rbm_free(&typed);
+        else if (st == EBM_OK) top = &typed;
+    }
+    if (st == EBM_OK && top) {
+        in_mean = malloc(sizeof *in_mean * (size_t)top->n_visible);
+        in_std = malloc(sizeof *in_std * (size_t)top->n_visible);
+        st = in_mean && in_std ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+        st = ebm_par_agree(&par, st);
+        if (st == EBM_OK)
+            st = ebm_par_agree(&par, ebm_model_read_standardize(a->ckpt, par.world,
+                                                                top->n_visible, in_mean,
+                                                                in_std, &standardized));
+    }
+    if (st == EBM_OK && !top)
         st = ebm_par_agree(&par, ebm_model_read_dbn(a->ckpt, par.world, &d, &info));
     if (st == EBM_OK && a->kind == OUT_PNG && info.image_h <= 0)
         st = EBM_FAIL(EBM_ERR_INPUT, "%s: the model has no image shape (its training data "
                       "had no image_shape), so it cannot be drawn; use --out FILE.h5", a->ckpt);
     if (st == EBM_OK) {
-        L = d.n_layers;
-        V = d.sizes[0];
-        T = d.sizes[L - 1]; /* the top RBM's visible layer */
-        const struct rbm *top = &d.rbm[L - 1];
+        L = top ? 1 : d.n_layers;
+        if (!top) top = &d.rbm[L - 1];
+        V = L == 1 ? top->n_visible : d.sizes[0];
+        T = top->n_visible; /* the top RBM's visible layer */
         ebm_shard_range(a->n, par.rank, par.size, &first, &count);
         st = ebm_gibbs_init(&g, T, top->n_hidden, (int)count, first, a->seed);
         v = calloc((size_t)count * T + 1, sizeof *v);
         pv = calloc((size_t)count * V + 1, sizeof *pv);
-        scratch = calloc(dbn_scratch_floats(&d, (int)count), sizeof *scratch);
+        scratch = calloc(typed.block ? 1 : dbn_scratch_floats(&d, (int)count), sizeof *scratch);
         rng = calloc((size_t)count + 1, sizeof *rng);
         if (par.rank == 0) {
             all = malloc(((size_t)a->n * V) * sizeof *all);
@@ -460,13 +521,22 @@ static ebm_status sample(const struct sample_args *a)
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK) {
-        if (a->init_data) st = init_from_data(a, &par, &d, count, v, scratch);
-        else ebm_gibbs_random_init(&g, v);
+        if (a->init_data && typed.block)
+            st = init_typed_from_data(a, &par, top, standardized ? in_mean : NULL, in_std,
+                                      count, v);
+        else if (a->init_data)
+            st = init_from_data(a, &par, &d, count, v, scratch);
+        else
+            ebm_gibbs_random_init_for(&g, top, v);
     }
     st = ebm_par_agree(&par, st);
     struct chain_report rep = { 0 };
-    if (st == EBM_OK) st = ebm_par_agree(&par, run_chains(a, &par, &d.rbm[L - 1], &g, v, count,
+    if (st == EBM_OK) st = ebm_par_agree(&par, run_chains(a, &par, top, &g, v, count,
                                                           first, L == 1 ? pv : NULL, &rep));
+    /* Spins and standardised values go back to the data's intensities. */
+    if (st == EBM_OK && typed.block)
+        ebm_units_to_intensity(top->vis.type, pv, count, V, standardized ? in_mean : NULL,
+                               in_std);
     if (st == EBM_OK) {
         /* A DBN's top chain leaves a binary h_{L-1} that starts the
          * directed pass, chain i's draws below it from its own stream. */
@@ -488,11 +558,20 @@ static ebm_status sample(const struct sample_args *a)
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
+        static const char *const names[] = { [EBM_MCMC_MH] = "Metropolis-Hastings",
+                                              [EBM_MCMC_LANGEVIN] = "Langevin",
+                                              [EBM_MCMC_MALA] = "MALA" };
         printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", a->steps,
-               a->mcmc ? "Metropolis-Hastings" : "Gibbs", a->steps == 1 ? "" : "s");
-        if (a->mcmc)
+               a->mcmc ? names[a->sampler] : "Gibbs", a->steps == 1 ? "" : "s");
+        if (a->mcmc && a->sampler != EBM_MCMC_MH) printf(", step size %g", a->step);
+        /* Unadjusted Langevin accepts every move: no rate to report. */
+        if (a->mcmc && a->sampler != EBM_MCMC_LANGEVIN)
             printf(", acceptance %.4f", rep.proposed > 0 ? (double)rep.accepted / (double)rep.proposed
                                                          : 0.0);
+        if (typed.block)
+            printf(", %s visible and %s hidden units%s", ebm_unit_type_name(top->vis.type),
+                   ebm_unit_type_name(top->hid.type),
+                   standardized ? ", un-standardised" : "");
         if (L > 1) {
             char sizes[512];
             layers_text(&d, sizes, sizeof sizes);
@@ -515,7 +594,10 @@ static ebm_status sample(const struct sample_args *a)
     free(v);
     free(scratch);
     free(rng);
+    free(in_mean);
+    free(in_std);
     ebm_gibbs_free(&g);
+    rbm_free(&typed);
     dbn_free(&d);
     ebm_par_free(&par);
     return st;

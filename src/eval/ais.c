@@ -56,7 +56,8 @@ static ebm_status chains_init(struct chains *c, int R, int V, int H, int64_t fir
     EBM_ALLOC(c->ph, r * H);
     EBM_ALLOC(c->h, r * H);
     EBM_ALLOC(c->pv, r * V);
-    EBM_ALLOC(c->bias, V);
+    EBM_ALLOC(c->bias, (size_t)V + H); /* V biases, then H zeros */
+    memset(c->bias, 0, sizeof(float) * ((size_t)V + H));
     EBM_ALLOC(c->log_w, r);
     EBM_ALLOC(c->rng, r);
     for (int i = 0; i < R; i++) ebm_rng_init(&c->rng[i], seed, (uint32_t)(first_run + i), purpose);
@@ -70,48 +71,117 @@ static void chains_free(struct chains *c)
     memset(c, 0, sizeof *c);
 }
 
-/* x = vW + c for the current states. */
+/* x = s(v)W + c for the current states. */
 static void hidden_input(const struct rbm *m, struct chains *c)
 {
-    ebm_gemm(false, false, c->R, c->H, c->V, 1.0f, c->v, c->V, m->W, c->H, 0.0f, c->x, c->H);
+    rbm_hidden_input(m, c->v, c->R, c->x);
     for (int r = 0; r < c->R; r++)
         for (int j = 0; j < c->H; j++) c->x[(size_t)r * c->H + j] += m->hbias[j];
 }
 
-/* log p_b*(v) - log p_a*(v) for every run, from x = vW + c. */
+/* sum_j [log_partition_h(b x_j) - log_partition_h(a x_j)]: softplus for
+ * Bernoulli hidden units, log 2cosh for spins (|y| + log1p(e^{-2|y|})). */
+static double hidden_log_ratio(const struct rbm *m, const float *x, float a, float b)
+{
+    if (m->hid.type == EBM_UNIT_BERNOULLI) return ebm_softplus_diff_sum(x, m->n_hidden, a, b);
+    double d = 0.0;
+    for (int j = 0; j < m->n_hidden; j++) {
+        double yb = fabs((double)b * x[j]), ya = fabs((double)a * x[j]);
+        d += (yb + log1p(exp(-2.0 * yb))) - (ya + log1p(exp(-2.0 * ya)));
+    }
+    return d;
+}
+
+/* log p_b*(v) - log p_a*(v) for every run, from x = s(v)W + c. Discrete
+ * visible units anneal their biases from the base's to the model's (a
+ * linear term); Gaussian ones keep the model's b and sigma all along, so
+ * only the hidden term moves. */
 static void add_log_ratio(const struct rbm *m, const float *base, struct chains *c, float a,
                           float b, double sign)
 {
+    int discrete = m->vis.type != EBM_UNIT_GAUSSIAN;
     for (int r = 0; r < c->R; r++) {
         const float *v = c->v + (size_t)r * c->V;
         double lin = 0.0;
-        for (int i = 0; i < c->V; i++) lin += (double)v[i] * ((double)m->vbias[i] - base[i]);
-        double d = ((double)b - (double)a) * lin +
-                   ebm_softplus_diff_sum(c->x + (size_t)r * c->H, c->H, a, b);
+        for (int i = 0; discrete && i < c->V; i++)
+            lin += (double)v[i] * ((double)m->vbias[i] - base[i]);
+        double d = ((double)b - (double)a) * lin + hidden_log_ratio(m, c->x + (size_t)r * c->H, a, b);
         c->log_w[r] += sign * d;
     }
 }
 
+/* The visible biases of p_beta*: (1 - beta) b_A + beta b, or b itself for
+ * Gaussian units. */
+static void visible_bias(const struct rbm *m, const float *base, float beta, float *bias)
+{
+    for (int i = 0; i < m->n_visible; i++)
+        bias[i] = m->vis.type == EBM_UNIT_GAUSSIAN ? m->vbias[i]
+                                                   : (1.0f - beta) * base[i] + beta * m->vbias[i];
+}
+
 /* One Gibbs sweep v -> h -> v that leaves p_beta* invariant; x must hold
- * vW + c on entry. */
+ * s(v)W + c on entry. */
 static void transition(const struct rbm *m, const float *base, struct chains *c, float beta)
 {
     int R = c->R, V = c->V, H = c->H;
-    ebm_sigmoid_scaled(c->x, c->ph, (size_t)R * H, beta);
+    if (rbm_is_binary(m)) {
+        ebm_sigmoid_scaled(c->x, c->ph, (size_t)R * H, beta);
+        for (int r = 0; r < R; r++)
+            ebm_bernoulli(c->ph + (size_t)r * H, c->h + (size_t)r * H, (size_t)H, &c->rng[r]);
+        ebm_gemm(false, true, R, V, H, beta, c->h, H, m->W, H, 0.0f, c->pv, V);
+        visible_bias(m, base, beta, c->bias);
+        ebm_sigmoid_bias(c->pv, c->bias, R, V);
+        for (int r = 0; r < R; r++)
+            ebm_bernoulli(c->pv + (size_t)r * V, c->v + (size_t)r * V, (size_t)V, &c->rng[r]);
+        return;
+    }
+    /* Any unit types: the activations beta x with no further bias, then
+     * one draw per run from the run's own stream. zero (H) is c->bias's
+     * tail, zeroed at init. */
+    const float *zero = c->bias + V;
+    for (size_t e = 0; e < (size_t)R * H; e++) c->ph[e] = beta * c->x[e];
     for (int r = 0; r < R; r++)
-        ebm_bernoulli(c->ph + (size_t)r * H, c->h + (size_t)r * H, (size_t)H, &c->rng[r]);
+        ebm_units_sample(&m->hid, c->ph + (size_t)r * H, zero, 1, c->h + (size_t)r * H,
+                         &c->rng[r]);
     ebm_gemm(false, true, R, V, H, beta, c->h, H, m->W, H, 0.0f, c->pv, V);
-    for (int i = 0; i < V; i++) c->bias[i] = (1.0f - beta) * base[i] + beta * m->vbias[i];
-    ebm_sigmoid_bias(c->pv, c->bias, R, V);
+    visible_bias(m, base, beta, c->bias);
     for (int r = 0; r < R; r++)
-        ebm_bernoulli(c->pv + (size_t)r * V, c->v + (size_t)r * V, (size_t)V, &c->rng[r]);
+        ebm_units_sample(&m->vis, c->pv + (size_t)r * V, c->bias, 1, c->v + (size_t)r * V,
+                         &c->rng[r]);
 }
 
-static double base_log_z(const float *base, int V, int H)
+/* log Z of p_0*: the visible layer on its own (log_partition at zero
+ * input, with b_A or, for Gaussian units, the model's b and sigma) times
+ * 2^H hidden states (Bernoulli: 1 + e^0, spin: 2 cosh 0). */
+static double base_log_z(const struct rbm *m, const float *base)
 {
-    double z = H * log(2.0);
-    for (int i = 0; i < V; i++) z += ebm_softplus(base[i]);
+    const float zero = 0.0f;
+    double z = m->n_hidden * log(2.0), part;
+    const float *bias = m->vis.type == EBM_UNIT_GAUSSIAN ? m->vbias : base;
+    struct ebm_units one = m->vis;
+    one.n = 1;
+    for (int i = 0; i < m->n_visible; i++) {
+        if (one.log_sigma) one.log_sigma = m->log_sigma + i;
+        ebm_units_log_partition(&one, &zero, bias + i, 1, &part);
+        z += part;
+    }
     return z;
+}
+
+/* v_0 ~ p_0* for every run: independent visible units. */
+static void base_sample(const struct rbm *m, const float *base, struct chains *c)
+{
+    if (rbm_is_binary(m)) {
+        ebm_sigmoid_scaled(base, c->bias, (size_t)c->V, 1.0f);
+        for (int r = 0; r < c->R; r++)
+            ebm_bernoulli(c->bias, c->v + (size_t)r * c->V, (size_t)c->V, &c->rng[r]);
+        return;
+    }
+    visible_bias(m, base, 0.0f, c->bias);
+    memset(c->pv, 0, sizeof(float) * (size_t)c->R * c->V);
+    for (int r = 0; r < c->R; r++)
+        ebm_units_sample(&m->vis, c->pv + (size_t)r * c->V, c->bias, 1, c->v + (size_t)r * c->V,
+                         &c->rng[r]);
 }
 
 /* Gathers every run's log weight on rank 0 in run order, so the estimate
@@ -187,16 +257,13 @@ ebm_status rbm_ais(const struct rbm *m, const float *base, const double *betas, 
                                 EBM_RNG_AIS);
     st = ebm_comm_agree(comm, st); /* every rank reaches the gather, or none */
     if (st == EBM_OK) {
-        /* v_0 from the base model: independent Bernoulli(sigmoid(b_A)). */
-        ebm_sigmoid_scaled(base, c.bias, (size_t)c.V, 1.0f);
-        for (int r = 0; r < c.R; r++)
-            ebm_bernoulli(c.bias, c.v + (size_t)r * c.V, (size_t)c.V, &c.rng[r]);
+        base_sample(m, base, &c);
         for (int k = 1; k <= n; k++) {
             hidden_input(m, &c);
             add_log_ratio(m, base, &c, (float)betas[k - 1], (float)betas[k], 1.0);
             if (k < n) transition(m, base, &c, (float)betas[k]);
         }
-        double lz0 = base_log_z(base, c.V, c.H), lm, lo, hi, sd;
+        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
         st = combine(&c, runs, 1.0, comm, &lm, &lo, &hi, &sd);
         if (st == EBM_OK) {
             out->log_z = lz0 + lm;
@@ -233,7 +300,7 @@ ebm_status rbm_reverse_ais(const struct rbm *m, const float *base, const double 
                 transition(m, base, &c, (float)betas[k - 1]);
             }
         }
-        double lz0 = base_log_z(base, c.V, c.H), lm, lo, hi, sd;
+        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
         st = combine(&c, total, 1.0, comm, &lm, &lo, &hi, &sd);
         if (st == EBM_OK) {
             /* log Z = log Z_0 - log mean(w): the interval flips. */

@@ -109,7 +109,14 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
     struct ebm_ais_result fwd;
     if (st == EBM_OK) {
         for (int i = 0; i < V; i++) p[i] = (float)(marg[i] / (double)n_total);
+        /* Spins: mean m means p(+1) = (1 + m) / 2, and b_A is half the
+         * log-odds. Gaussian units anneal from their own b and sigma
+         * (ais.c), so their base biases go unused. */
+        if (m->vis.type == EBM_UNIT_SPIN)
+            for (int i = 0; i < V; i++) p[i] = 0.5f * (1.0f + p[i]);
         ebm_ais_base_biases(p, V, base);
+        if (m->vis.type == EBM_UNIT_SPIN)
+            for (int i = 0; i < V; i++) base[i] *= 0.5f;
         double t0 = MPI_Wtime();
         st = rbm_ais(m, base, betas, o->ais_betas, o->ais_runs, o->seed, comm, &fwd);
         out->ais_seconds = MPI_Wtime() - t0;
@@ -148,7 +155,8 @@ ebm_status ebm_evaluate(const struct rbm *m, const float *x, int64_t n_local, in
 {
     memset(out, 0, sizeof *out);
     double sums[5] = { 0, 0, 0, 0, (double)n_local };
-    ebm_status st = local_sums(m, x, n_local, o->pseudo_likelihood, sums);
+    /* The pseudo-likelihood's flips are of {0,1} units. */
+    ebm_status st = local_sums(m, x, n_local, o->pseudo_likelihood && rbm_is_binary(m), sums);
     int bad = st != EBM_OK, any = 0;
     EBM_MPI_TRY(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm));
     if (any) return st != EBM_OK ? st : EBM_FAIL(EBM_ERR_NOMEM, "another rank ran out of memory");

@@ -41,18 +41,47 @@ ebm_status ebm_lse_allreduce(struct ebm_lse *a, MPI_Comm comm, double *out)
 
 enum { BLOCK = 256 }; /* states per GEMM */
 
-/* Adds log sum_{big layer} exp(-E) for states [first, first + count) of
- * the small layer: with s a small-layer state, that is
- *   s . small_bias + sum_k softplus(big_bias_k + (s W_small,big)_k). */
-static void enumerate(const double *W, int small, int big, int small_is_hidden,
-                      const double *small_bias, const double *big_bias, uint64_t first,
-                      uint64_t count, double *S, double *X, struct ebm_lse *acc)
+/* The layer summed out analytically, as double-precision numbers. */
+struct big_layer {
+    enum ebm_unit_type type;
+    const double *bias;      /* (big) */
+    const double *log_sigma; /* (big) Gaussian only */
+};
+
+/* log sum_x exp(-E_k(x) + x-coupling * in) of one unit of the big layer
+ * (ebm/units.h, in double): softplus, log 2cosh, or the Gaussian integral. */
+static double unit_log_partition(const struct big_layer *l, int k, double in)
 {
+    switch (l->type) {
+    case EBM_UNIT_SPIN: {
+        double y = fabs(in + l->bias[k]);
+        return y + log1p(exp(-2.0 * y));
+    }
+    case EBM_UNIT_GAUSSIAN: {
+        double ls = l->log_sigma[k];
+        return in * (in + 2.0 * l->bias[k]) * 0.5 * exp(-2.0 * ls) + 0.91893853320467274178 + ls;
+    }
+    default: return ebm_softplus(in + l->bias[k]);
+    }
+}
+
+/* Adds log sum_{big layer} exp(-E) for states [first, first + count) of
+ * the small (discrete) layer: with s a small-layer state, that is
+ *   s . small_bias + sum_k log_partition_k((s W_small,big)_k).
+ * Bit i of the state's code is unit i: 1 is on, 0 is off (0, or -1 for
+ * spins). */
+static void enumerate(const double *W, int small, int big, int small_is_hidden,
+                      enum ebm_unit_type small_type, const double *small_bias,
+                      const struct big_layer *bl, uint64_t first, uint64_t count, double *S,
+                      double *X, struct ebm_lse *acc)
+{
+    double off = small_type == EBM_UNIT_SPIN ? -1.0 : 0.0;
     for (uint64_t s0 = 0; s0 < count; s0 += BLOCK) {
         int rows = (int)(count - s0 < BLOCK ? count - s0 : BLOCK);
         for (int r = 0; r < rows; r++) {
             uint64_t code = first + s0 + (uint64_t)r;
-            for (int i = 0; i < small; i++) S[(size_t)r * small + i] = (double)((code >> i) & 1u);
+            for (int i = 0; i < small; i++)
+                S[(size_t)r * small + i] = (code >> i) & 1u ? 1.0 : off;
         }
         /* W is (V, H): hidden states need S W', visible states S W. */
         if (small_is_hidden)
@@ -64,7 +93,7 @@ static void enumerate(const double *W, int small, int big, int small_is_hidden,
         for (int r = 0; r < rows; r++) {
             double t = 0.0;
             for (int i = 0; i < small; i++) t += S[(size_t)r * small + i] * small_bias[i];
-            for (int k = 0; k < big; k++) t += ebm_softplus(big_bias[k] + X[(size_t)r * big + k]);
+            for (int k = 0; k < big; k++) t += unit_log_partition(bl, k, X[(size_t)r * big + k]);
             ebm_lse_add(acc, t);
         }
     }
@@ -73,15 +102,19 @@ static void enumerate(const double *W, int small, int big, int small_is_hidden,
 ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
 {
     int V = m->n_visible, H = m->n_hidden;
-    int small_is_hidden = H <= V, small = small_is_hidden ? H : V, big = small_is_hidden ? V : H;
+    /* Gaussian visible units cannot be enumerated: the hidden layer is. */
+    int small_is_hidden = H <= V || m->vis.type == EBM_UNIT_GAUSSIAN;
+    int small = small_is_hidden ? H : V, big = small_is_hidden ? V : H;
     if (small > EBM_EXACT_MAX_UNITS)
-        return EBM_FAIL(EBM_ERR_INPUT, "exact log Z enumerates the smaller layer, at most %d "
-                        "units; this RBM is %d x %d (use AIS)", EBM_EXACT_MAX_UNITS, V, H);
+        return EBM_FAIL(EBM_ERR_INPUT, "exact log Z enumerates the %s layer, at most %d "
+                        "units; this RBM is %d x %d (use AIS)",
+                        m->vis.type == EBM_UNIT_GAUSSIAN ? "hidden" : "smaller",
+                        EBM_EXACT_MAX_UNITS, V, H);
     int rank, size;
     EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
     EBM_MPI_TRY(MPI_Comm_size(comm, &size));
     size_t nw = (size_t)V * H;
-    double *W = malloc(sizeof *W * nw), *b = malloc(sizeof *b * ((size_t)V + H)),
+    double *W = malloc(sizeof *W * nw), *b = malloc(sizeof *b * (2 * (size_t)V + H)),
            *S = malloc(sizeof *S * BLOCK * (size_t)small),
            *X = malloc(sizeof *X * BLOCK * (size_t)big);
     ebm_status st = W && b && S && X ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
@@ -91,14 +124,18 @@ ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
         double *vb = b, *hb = b + V;
         for (int i = 0; i < V; i++) vb[i] = m->vbias[i];
         for (int j = 0; j < H; j++) hb[j] = m->hbias[j];
+        double *ls = b + V + H;
+        for (int i = 0; m->log_sigma && i < V; i++) ls[i] = m->log_sigma[i];
         uint64_t total = (uint64_t)1 << small, per = total / (uint64_t)size,
                  extra = total % (uint64_t)size;
         uint64_t first = per * (uint64_t)rank + ((uint64_t)rank < extra ? (uint64_t)rank : extra);
         uint64_t count = per + ((uint64_t)rank < extra ? 1 : 0);
         struct ebm_lse acc;
         ebm_lse_init(&acc);
-        enumerate(W, small, big, small_is_hidden, small_is_hidden ? hb : vb,
-                  small_is_hidden ? vb : hb, first, count, S, X, &acc);
+        struct big_layer bl = { small_is_hidden ? m->vis.type : m->hid.type,
+                                small_is_hidden ? vb : hb, ls };
+        enumerate(W, small, big, small_is_hidden, small_is_hidden ? m->hid.type : m->vis.type,
+                  small_is_hidden ? hb : vb, &bl, first, count, S, X, &acc);
         st = ebm_lse_allreduce(&acc, comm, log_z);
     }
     free(W);

@@ -2,6 +2,7 @@
  * defaults, parsing, range checks, formatting, validation and the reference
  * printout are all driven from it, so adding a key is one line. */
 #include "ebm/config.h"
+#include "ebm/units.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,6 +56,9 @@ static const char *const schedule_names[] = {
     [EBM_LR_EXP + 1] = NULL,
 };
 static const char *const model_names[] = { "rbm", "dbn", NULL };
+/* Indexed by enum ebm_unit_type (ebm/units.h). */
+static const char *const visible_names[] = { "bernoulli", "spin", "gaussian", NULL };
+static const char *const hidden_names[] = { "bernoulli", "spin", NULL };
 static const char *const mode_names[] = {
     [EBM_PIPELINE_GREEDY] = "greedy", [EBM_PIPELINE_OVERLAPPED] = "overlapped",
     [EBM_PIPELINE_OVERLAPPED + 1] = NULL,
@@ -77,12 +81,22 @@ static const struct key keys[] = {
         "use only the first N training rows; 0 = all"),
     KEY(data, include_labels, K_STRING, 0, 0, 0, "", NULL,
         "train (and monitor) only on rows with these labels, e.g. 0,1,2; empty = all rows"),
+    KEY(data, standardize, K_BOOL, 0, 0, 0, "false", NULL,
+        "shift and scale each column to mean 0, std 1 over the training split (gaussian visible units); stored in checkpoints"),
     KEY(model, type, K_STRING, 0, 0, NONEMPTY, "rbm", model_names,
         "model family: rbm, or dbn (a stack of RBMs trained as a pipeline)"),
     KEY(model, hidden, K_INT, 1, 1000000, 0, "500", NULL,
         "hidden units of the RBM (rbm only)"),
     KEY(model, layers, K_STRING, 0, 0, 0, "", NULL,
         "dbn: layer sizes from the data up, e.g. 784,500,500,2000 (not used by rbm)"),
+    KEY(model, visible, K_ENUM, 0, 0, 0, "bernoulli", visible_names,
+        "rbm visible unit type: bernoulli {0,1}, spin {-1,+1} or gaussian (real, per-unit sigma)"),
+    KEY(model, hidden_type, K_ENUM, 0, 0, 0, "bernoulli", hidden_names,
+        "rbm hidden unit type: bernoulli {0,1} or spin {-1,+1} (model.hidden is their count)"),
+    KEY(model, learn_sigma, K_BOOL, 0, 0, 0, "true", NULL,
+        "gaussian: learn each visible sigma through log sigma; false keeps sigma = 1"),
+    KEY(model, sigma_min, K_DOUBLE, 0, 1, MIN_OPEN, "0.1", NULL,
+        "gaussian: lower bound of learned sigmas, in units of the (standardised) data"),
     KEY(train, epochs, K_INT, 1, 999999, 0, "10", NULL,
         "passes over the training data"),
     KEY(train, batch_size, K_INT, 1, 1000000, 0, "100", NULL,
@@ -257,7 +271,12 @@ static bool set_value(struct ebm_config *dst, const struct key *k, const char *t
         else
             uv = strtoull(text, &end, 10);
         if (end == text || *end) {
-            snprintf(why, whylen, "'%s' is not an integer", text);
+            /* A unit type here is a likely slip for model.hidden_type. */
+            int type_word = !strcmp(k->name, "hidden") &&
+                            (!strcmp(text, "bernoulli") || !strcmp(text, "spin"));
+            snprintf(why, whylen, "'%s' is not an integer%s", text,
+                     type_word ? " (model.hidden counts the hidden units; their type is "
+                                 "model.hidden_type)" : "");
             return false;
         }
         if (errno == ERANGE && (k->flags & NO_MAX)) {
@@ -659,6 +678,32 @@ static ebm_status validate_dbn(const struct ebm_config *cfg)
     return EBM_OK;
 }
 
+/* Unit types against the keys that assume binary units. */
+static ebm_status validate_units(const struct ebm_config *cfg)
+{
+    int gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN;
+    int binary = cfg->model.visible == EBM_UNIT_BERNOULLI &&
+                 cfg->model.hidden_type == EBM_UNIT_BERNOULLI;
+    if (!binary && strcmp(cfg->model.type, "rbm") != 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.visible = %s, model.hidden_type = %s: unit types "
+                        "other than bernoulli are for model.type = rbm",
+                        visible_names[cfg->model.visible], hidden_names[cfg->model.hidden_type]);
+    if (gaussian && cfg->data.binarize != EBM_BINARIZE_NONE)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.visible = gaussian models real values: set "
+                        "data.binarize = none (it is %s)", binarize_names[cfg->data.binarize]);
+    if (cfg->data.standardize && !gaussian)
+        return EBM_FAIL(EBM_ERR_INPUT, "data.standardize is for model.visible = gaussian "
+                        "(binary units take intensities in [0, 1])");
+    if (!binary && cfg->train.centering)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.centering is implemented for bernoulli units "
+                        "only (model.visible = %s, model.hidden_type = %s)",
+                        visible_names[cfg->model.visible], hidden_names[cfg->model.hidden_type]);
+    if (!binary && cfg->train.eval_every > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every's AIS estimate is for bernoulli units; "
+                        "set it to 0 and use ebm eval on the checkpoint");
+    return EBM_OK;
+}
+
 ebm_status ebm_config_validate(const struct ebm_config *cfg)
 {
     /* Each field on its own: format it and parse it back through the same
@@ -680,6 +725,7 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
         return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s' is for stacked models; "
                         "model.type = rbm takes its size from model.hidden", cfg->model.layers);
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
+    EBM_TRY(validate_units(cfg));
     if (cfg->data.include_labels[0]) {
         int labels[EBM_MAX_LABELS], n;
         char why[384];

@@ -545,3 +545,31 @@ ebm_status ebm_dataset_keep_labels(struct ebm_dataset *ds, const int *labels, in
                         path, split);
     return EBM_OK;
 }
+
+void ebm_standardize_std(float *std, int dim)
+{
+    float largest = 0.0f;
+    for (int i = 0; i < dim; i++) largest = std[i] > largest ? std[i] : largest;
+    for (int i = 0; i < dim; i++)
+        if (!(std[i] >= (float)EBM_STANDARDIZE_REL_MIN * largest) || std[i] == 0.0f) std[i] = 1.0f;
+}
+
+void ebm_standardize_rows(float *x, int64_t n, int dim, const float *mean, const float *std)
+{
+    for (int64_t r = 0; r < n; r++)
+        for (int i = 0; i < dim; i++) x[r * dim + i] = (x[r * dim + i] - mean[i]) / std[i];
+}
+
+void ebm_unstandardize_rows(float *x, int64_t n, int dim, const float *mean, const float *std)
+{
+    for (int64_t r = 0; r < n; r++)
+        for (int i = 0; i < dim; i++) x[r * dim + i] = x[r * dim + i] * std[i] + mean[i];
+}
+
+void ebm_units_to_intensity(enum ebm_unit_type type, float *x, int64_t n, int dim,
+                            const float *mean, const float *std)
+{
+    if (type == EBM_UNIT_SPIN)
+        for (int64_t e = 0; e < n * dim; e++) x[e] = 0.5f * (x[e] + 1.0f);
+    if (type == EBM_UNIT_GAUSSIAN && mean) ebm_unstandardize_rows(x, n, dim, mean, std);
+}

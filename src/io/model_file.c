@@ -1,6 +1,7 @@
 #include "ebm/model_file.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +46,109 @@ static ebm_status read_type(struct ebm_ckpt *ck, char **type)
     return EBM_OK;
 }
 
-/* W, vbias and hbias under `prefix` into m, whose sizes are the expected
- * shapes (a mismatch names the tensor and both shapes). */
+/* W, vbias, hbias (and log_sigma) under `prefix` into m, whose sizes are
+ * the expected shapes (a mismatch names the tensor and both shapes). */
 static ebm_status read_rbm_tensors(struct ebm_ckpt *ck, const char *prefix, struct rbm *m)
+{
+    return ebm_ckpt_read_rbm(ck, prefix, m);
+}
+
+ebm_status ebm_ckpt_write_rbm(struct ebm_ckpt *ck, const char *group, const struct rbm *m)
+{
+    char name[256];
+    int64_t wd[2] = { m->n_visible, m->n_hidden }, vd = m->n_visible, hd = m->n_hidden;
+    snprintf(name, sizeof name, "%s/W", group);
+    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->W, 2, wd));
+    snprintf(name, sizeof name, "%s/vbias", group);
+    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->vbias, 1, &vd));
+    snprintf(name, sizeof name, "%s/hbias", group);
+    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->hbias, 1, &hd));
+    if (m->log_sigma) {
+        snprintf(name, sizeof name, "%s/log_sigma", group);
+        EBM_TRY(ebm_ckpt_write_f32(ck, name, m->log_sigma, 1, &vd));
+    }
+    return EBM_OK;
+}
+
+ebm_status ebm_ckpt_read_rbm(struct ebm_ckpt *ck, const char *group, struct rbm *m)
 {
     char name[256];
     int64_t V = m->n_visible, H = m->n_hidden, wd[2] = { V, H };
-    snprintf(name, sizeof name, "%s/W", prefix);
+    snprintf(name, sizeof name, "%s/W", group);
     EBM_TRY(ebm_ckpt_read_f32(ck, name, m->W, 2, wd));
-    snprintf(name, sizeof name, "%s/vbias", prefix);
+    snprintf(name, sizeof name, "%s/vbias", group);
     EBM_TRY(ebm_ckpt_read_f32(ck, name, m->vbias, 1, &V));
-    snprintf(name, sizeof name, "%s/hbias", prefix);
+    snprintf(name, sizeof name, "%s/hbias", group);
     EBM_TRY(ebm_ckpt_read_f32(ck, name, m->hbias, 1, &H));
+    if (m->log_sigma) {
+        snprintf(name, sizeof name, "%s/log_sigma", group);
+        EBM_TRY(ebm_ckpt_read_f32(ck, name, m->log_sigma, 1, &V));
+    }
     return EBM_OK;
+}
+
+/* One unit-type attribute of /model; bernoulli when absent. */
+static ebm_status read_unit_attr(struct ebm_ckpt *ck, const char *attr,
+                                 enum ebm_unit_type *type)
+{
+    char *text = NULL;
+    *type = EBM_UNIT_BERNOULLI;
+    if (ebm_ckpt_read_attr_str(ck, "/model", attr, &text) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_OK;
+    }
+    ebm_status st = ebm_unit_type_parse(text, type);
+    if (st != EBM_OK) {
+        ebm_error_clear();
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /model attribute %s = '%s' is not a unit type "
+                      "(bernoulli, spin, gaussian, softmax)", ck->path, attr, text);
+    }
+    free(text);
+    return st;
+}
+
+ebm_status ebm_ckpt_read_units(struct ebm_ckpt *ck, enum ebm_unit_type *visible,
+                               enum ebm_unit_type *hidden)
+{
+    EBM_TRY(read_unit_attr(ck, "visible_units", visible));
+    return read_unit_attr(ck, "hidden_units", hidden);
+}
+
+ebm_status ebm_ckpt_write_units(struct ebm_ckpt *ck, const struct rbm *m)
+{
+    EBM_TRY(ebm_ckpt_attr_str(ck, "/model", "visible_units", ebm_unit_type_name(m->vis.type)));
+    return ebm_ckpt_attr_str(ck, "/model", "hidden_units", ebm_unit_type_name(m->hid.type));
+}
+
+static ebm_status read_standardize(struct ebm_ckpt *ck, int V, float *mean, float *std,
+                                   int *present)
+{
+    int ndim;
+    int64_t dims[8], v = V;
+    *present = 0;
+    if (ebm_ckpt_shape(ck, "/model/input_mean", &ndim, dims) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_OK;
+    }
+    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/input_mean", mean, 1, &v));
+    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/input_std", std, 1, &v));
+    for (int i = 0; i < V; i++)
+        if (!(std[i] > 0) || !isfinite(mean[i]) || !isfinite(std[i]))
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: /model/input_std[%d] = %g: a standard deviation "
+                            "must be positive and finite (damaged checkpoint)", ck->path, i,
+                            (double)std[i]);
+    *present = 1;
+    return EBM_OK;
+}
+
+ebm_status ebm_model_read_standardize(const char *path, MPI_Comm comm, int V, float *mean,
+                                      float *std, int *present)
+{
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, comm));
+    ebm_status st = read_standardize(&ck, V, mean, std, present);
+    ebm_ckpt_close(&ck);
+    return st;
 }
 
 static ebm_status read_rbm_sizes(struct ebm_ckpt *ck, int *V, int *H)
@@ -84,8 +175,16 @@ static ebm_status read_contents(struct ebm_ckpt *ck, struct rbm *m, struct ebm_m
     free(type);
     EBM_TRY(st);
     int V, H;
+    enum ebm_unit_type visible, hidden;
     EBM_TRY(read_rbm_sizes(ck, &V, &H));
-    EBM_TRY(rbm_init(m, V, H));
+    EBM_TRY(ebm_ckpt_read_units(ck, &visible, &hidden));
+    st = rbm_init_typed(m, V, H, visible, hidden);
+    if (st != EBM_OK) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm with %s visible and %s hidden units is not "
+                        "one this version can use", ck->path, ebm_unit_type_name(visible),
+                        ebm_unit_type_name(hidden));
+    }
     EBM_TRY(read_rbm_tensors(ck, "/model", m));
     read_info(ck, V, info);
     return EBM_OK;
@@ -174,6 +273,12 @@ static ebm_status read_dbn_contents(struct ebm_ckpt *ck, struct dbn *d,
     EBM_TRY(st);
     int sizes[EBM_DBN_MAX_LAYERS + 1];
     if (is_rbm) {
+        enum ebm_unit_type visible, hidden;
+        EBM_TRY(ebm_ckpt_read_units(ck, &visible, &hidden));
+        if (visible != EBM_UNIT_BERNOULLI || hidden != EBM_UNIT_BERNOULLI)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm with %s visible and %s hidden units; "
+                            "this command takes bernoulli RBMs and DBNs", ck->path,
+                            ebm_unit_type_name(visible), ebm_unit_type_name(hidden));
         EBM_TRY(read_rbm_sizes(ck, &sizes[0], &sizes[1]));
         EBM_TRY(dbn_init(d, 1, sizes));
         EBM_TRY(read_rbm_tensors(ck, "/model", &d->rbm[0]));

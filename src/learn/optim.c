@@ -29,6 +29,11 @@ void optim_step(struct rbm *params, struct rbm *grad, struct rbm *velocity, doub
     ebm_momentum_update(params->W, velocity->W, grad->W, nw, m, a, wd);
     ebm_momentum_update(params->vbias, velocity->vbias, grad->vbias, (size_t)V, m, a, 0.0f);
     ebm_momentum_update(params->hbias, velocity->hbias, grad->hbias, (size_t)H, m, a, 0.0f);
+    if (params->log_sigma) {
+        ebm_momentum_update(params->log_sigma, velocity->log_sigma, grad->log_sigma, (size_t)V,
+                            m, a, 0.0f);
+        ebm_units_clamp_log_sigma(&params->vis);
+    }
     if (mu && lambda) {
         /* Map the centered bias steps to the plain parametrisation. */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, V, H, -1.0f, velocity->W, H, lambda, 1, 1.0f,

@@ -54,7 +54,16 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
         /* The chains' last visible means: what the model currently dreams. */
         snprintf(path, sizeof path, "%s/samples.png", tr->cfg.output.dir);
         n = tr->C < 100 ? tr->C : 100;
-        EBM_TRY(ebm_png_write_tiles(path, tr->pv_neg, n, tr->V, 1, h, w, 10, false));
+        if (rbm_is_binary(&tr->model))
+            return ebm_png_write_tiles(path, tr->pv_neg, n, tr->V, 1, h, w, 10, false);
+        /* Spins and standardised values go back to intensities first. */
+        float *img;
+        EBM_ALLOC(img, (size_t)n * tr->V);
+        memcpy(img, tr->pv_neg, sizeof(float) * (size_t)n * tr->V);
+        ebm_units_to_intensity(tr->model.vis.type, img, n, tr->V, tr->input_mean, tr->input_std);
+        ebm_status st = ebm_png_write_tiles(path, img, n, tr->V, 1, h, w, 10, false);
+        free(img);
+        EBM_TRY(st);
     }
     return EBM_OK;
 }

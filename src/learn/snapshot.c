@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "ebm/checkpoint.h"
+#include "ebm/model_file.h"
 #include "ebm/rng.h"
 
 enum { RNG_FIELDS = 4 };
@@ -26,39 +27,19 @@ static const char *binarize_name(enum ebm_binarize b)
     return "none";
 } /* seed, rank, sample block, binarize block */
 
-static ebm_status write_rbm(struct ebm_ckpt *ck, const char *group, const struct rbm *m)
-{
-    char name[256];
-    int64_t wd[2] = { m->n_visible, m->n_hidden }, vd = m->n_visible, hd = m->n_hidden;
-    snprintf(name, sizeof name, "%s/W", group);
-    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->W, 2, wd));
-    snprintf(name, sizeof name, "%s/vbias", group);
-    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->vbias, 1, &vd));
-    snprintf(name, sizeof name, "%s/hbias", group);
-    EBM_TRY(ebm_ckpt_write_f32(ck, name, m->hbias, 1, &hd));
-    return EBM_OK;
-}
-
-static ebm_status read_rbm(struct ebm_ckpt *ck, const char *group, struct rbm *m)
-{
-    char name[256];
-    int64_t wd[2] = { m->n_visible, m->n_hidden }, vd = m->n_visible, hd = m->n_hidden;
-    snprintf(name, sizeof name, "%s/W", group);
-    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->W, 2, wd));
-    snprintf(name, sizeof name, "%s/vbias", group);
-    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->vbias, 1, &vd));
-    snprintf(name, sizeof name, "%s/hbias", group);
-    EBM_TRY(ebm_ckpt_read_f32(ck, name, m->hbias, 1, &hd));
-    return EBM_OK;
-}
-
 static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     EBM_TRY(ebm_ckpt_attr_str(ck, "/model", "type", "rbm"));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_visible", tr->V));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_hidden", tr->H));
-    EBM_TRY(write_rbm(ck, "/model", &tr->model));
-    EBM_TRY(write_rbm(ck, "/optim/velocity", &tr->velocity));
+    EBM_TRY(ebm_ckpt_write_units(ck, &tr->model));
+    EBM_TRY(ebm_ckpt_write_rbm(ck, "/model", &tr->model));
+    if (tr->input_mean) {
+        int64_t vd = tr->V;
+        EBM_TRY(ebm_ckpt_write_f32(ck, "/model/input_mean", tr->input_mean, 1, &vd));
+        EBM_TRY(ebm_ckpt_write_f32(ck, "/model/input_std", tr->input_std, 1, &vd));
+    }
+    EBM_TRY(ebm_ckpt_write_rbm(ck, "/optim/velocity", &tr->velocity));
     if (tr->mu) {
         int64_t vd = tr->V, hd = tr->H;
         EBM_TRY(ebm_ckpt_write_f32(ck, "/optim/visible_offset", tr->mu, 1, &vd));
@@ -163,9 +144,7 @@ static ebm_status load_chains(struct ebm_trainer *tr, struct ebm_ckpt *ck, int64
     for (int64_t r = have; r < tr->C; r++) {
         struct ebm_rng rng;
         ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)(first + r), EBM_RNG_ELASTIC_CHAINS);
-        float *row = tr->chains + r * tr->V;
-        ebm_rng_uniform(&rng, row, (size_t)tr->V);
-        for (int i = 0; i < tr->V; i++) row[i] = row[i] < 0.5f ? 1.0f : 0.0f;
+        ebm_trainer_fresh_chains(tr, tr->chains + r * tr->V, 1, &rng);
     }
     return EBM_OK;
 }
@@ -189,6 +168,14 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
                        "[data] binarize"));
     EBM_TRY(expect_i64(ck, "/model", "n_hidden", tr->H, "n_hidden ([model] hidden)"));
+    enum ebm_unit_type visible, hidden;
+    EBM_TRY(ebm_ckpt_read_units(ck, &visible, &hidden));
+    if (visible != tr->model.vis.type || hidden != tr->model.hid.type)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint has %s visible and %s hidden units, but "
+                        "this run has model.visible = %s, model.hidden_type = %s", ck->path,
+                        ebm_unit_type_name(visible), ebm_unit_type_name(hidden),
+                        ebm_unit_type_name(tr->model.vis.type),
+                        ebm_unit_type_name(tr->model.hid.type));
     int64_t ranks, chains_per_rank, epoch;
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "ranks", &ranks));
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "chains_per_rank", &chains_per_rank));
@@ -201,8 +188,8 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint %s persistent chains; [train] persistent "
                         "must match", ck->path, chains_per_rank > 0 ? "has" : "has no");
     }
-    EBM_TRY(read_rbm(ck, "/model", &tr->model));
-    EBM_TRY(read_rbm(ck, "/optim/velocity", &tr->velocity));
+    EBM_TRY(ebm_ckpt_read_rbm(ck, "/model", &tr->model));
+    EBM_TRY(ebm_ckpt_read_rbm(ck, "/optim/velocity", &tr->velocity));
     if (tr->mu) {
         int64_t vd = tr->V, hd = tr->H;
         EBM_TRY(ebm_ckpt_read_f32(ck, "/optim/visible_offset", tr->mu, 1, &vd));

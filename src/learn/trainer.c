@@ -28,14 +28,24 @@ static double now(void)
 static ebm_status alloc_buffers(struct ebm_trainer *tr)
 {
     int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
-    EBM_TRY(rbm_init(&tr->model, V, H));
-    size_t block = rbm_block_size(V, H);
+    EBM_TRY(rbm_init_typed(&tr->model, V, H, (enum ebm_unit_type)tr->cfg.model.visible,
+                           (enum ebm_unit_type)tr->cfg.model.hidden_type));
+    rbm_set_log_sigma_min(&tr->model, (float)log(tr->cfg.model.sigma_min));
+    size_t block = tr->model.block_len;
     tr->grad_len = block + (size_t)H + 1;
     EBM_ALLOC(tr->grad_block, tr->grad_len);
-    rbm_view(&tr->grad, V, H, tr->grad_block);
+    rbm_view_like(&tr->grad, &tr->model, tr->grad_block);
     tr->hmean = tr->grad_block + block;
     EBM_ALLOC(tr->velocity_block, block);
-    rbm_view(&tr->velocity, V, H, tr->velocity_block);
+    rbm_view_like(&tr->velocity, &tr->model, tr->velocity_block);
+    if (tr->cfg.data.standardize) {
+        EBM_ALLOC(tr->input_mean, V);
+        EBM_ALLOC(tr->input_std, V);
+    }
+    if (tr->model.vis.type == EBM_UNIT_GAUSSIAN) {
+        EBM_ALLOC(tr->sv_batch, (size_t)B * V);
+        EBM_ALLOC(tr->sv_neg, (size_t)C * V);
+    }
     if (tr->cfg.train.centering) {
         EBM_ALLOC(tr->mu, V);
         EBM_ALLOC(tr->lambda, H);
@@ -109,6 +119,38 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     return alloc_buffers(tr);
 }
 
+/* Collective: [data] standardize. Each column's mean and standard deviation
+ * over the whole training split (sums over ranks in double), then both
+ * shards shifted and scaled in place (near-constant columns only centred,
+ * ebm/dataset.h). */
+static ebm_status standardize(struct ebm_trainer *tr)
+{
+    int V = tr->V;
+    double *sum = calloc(2 * (size_t)V + 1, sizeof *sum);
+    ebm_status st = sum ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    EBM_TRY(ebm_par_agree(tr->par, st));
+    for (int64_t r = 0; r < tr->data.n; r++)
+        for (int i = 0; i < V; i++) {
+            double x = tr->data.x[r * V + i];
+            sum[i] += x;
+            sum[V + i] += x * x;
+        }
+    sum[2 * V] = (double)tr->data.n;
+    st = ebm_par_allreduce_sum_d(tr->par, sum, 2 * (size_t)V + 1);
+    for (int i = 0; st == EBM_OK && i < V; i++) {
+        double n = sum[2 * V], mean = sum[i] / n;
+        double var = sum[V + i] / n - mean * mean;
+        tr->input_mean[i] = (float)mean;
+        tr->input_std[i] = var > 0 ? (float)sqrt(var) : 0.0f;
+    }
+    free(sum);
+    EBM_TRY(st);
+    ebm_standardize_std(tr->input_std, V);
+    ebm_standardize_rows(tr->data.x, tr->data.n, V, tr->input_mean, tr->input_std);
+    ebm_standardize_rows(tr->valid.x, tr->valid.n, V, tr->input_mean, tr->input_std);
+    return EBM_OK;
+}
+
 /* Parameters from the seed (identical on all ranks), the visible biases
  * and centring offset from the data marginals p (V), and this rank's
  * streams and PCD chains (uniform noise, each rank its own). */
@@ -124,10 +166,22 @@ static void start_state(struct ebm_trainer *tr, const float *p)
     }
     ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_SAMPLE);
     ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_BINARIZE);
-    if (tr->chains)
-        ebm_rng_uniform(&tr->rng_sample, tr->chains, (size_t)tr->C * tr->V);
-    for (size_t i = 0; tr->chains && i < (size_t)tr->C * tr->V; i++)
-        tr->chains[i] = tr->chains[i] < 0.5f ? 1.0f : 0.0f;
+    if (tr->chains) ebm_trainer_fresh_chains(tr, tr->chains, tr->C, &tr->rng_sample);
+}
+
+void ebm_trainer_fresh_chains(const struct ebm_trainer *tr, float *rows, int64_t n,
+                              struct ebm_rng *rng)
+{
+    size_t len = (size_t)n * tr->V;
+    if (tr->model.vis.type == EBM_UNIT_GAUSSIAN) {
+        /* N(b, 1): the visible layer's own distribution at W = 0, sigma = 1. */
+        ebm_rng_normal(rng, rows, len);
+        for (size_t i = 0; i < len; i++) rows[i] += tr->model.vbias[i % (size_t)tr->V];
+        return;
+    }
+    float off = tr->model.vis.type == EBM_UNIT_SPIN ? -1.0f : 0.0f;
+    ebm_rng_uniform(rng, rows, len);
+    for (size_t i = 0; i < len; i++) rows[i] = rows[i] < 0.5f ? 1.0f : off;
 }
 
 /* Collective: [data] include_labels applied to both shards, after every
@@ -169,6 +223,7 @@ ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg
                       (long long)fewest, par->size);
     EBM_TRY(ebm_par_agree(par, st));
 
+    if (cfg->data.standardize) EBM_TRY(standardize(tr));
     /* pv_monitor (B x V) is free until the first epoch ends. */
     float *p = tr->pv_monitor;
     EBM_TRY(data_marginals(tr, p));
@@ -216,6 +271,10 @@ void ebm_trainer_free(struct ebm_trainer *tr)
     free(tr->velocity_block);
     free(tr->mu);
     free(tr->lambda);
+    free(tr->input_mean);
+    free(tr->input_std);
+    free(tr->sv_batch);
+    free(tr->sv_neg);
     free(tr->v_batch);
     free(tr->ph_data);
     free(tr->pv_monitor);
@@ -247,29 +306,36 @@ void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
     ebm_trainer_shuffle(tr, tr->epoch);
 }
 
-static void binarize_row(struct ebm_trainer *tr, const float *x, float *v)
+/* A data row as visible units: binarised per [data] binarize (monitor
+ * rows always by threshold, so epoch metrics see fixed data), then {0,1}
+ * mapped to {-1,+1} for spin units. */
+static void visible_row(struct ebm_trainer *tr, const float *x, float *v, int monitor)
 {
     int V = tr->V;
-    switch (tr->cfg.data.binarize) {
+    enum ebm_binarize mode = tr->cfg.data.binarize;
+    if (monitor && mode == EBM_BINARIZE_STOCHASTIC) mode = EBM_BINARIZE_THRESHOLD;
+    switch (mode) {
     case EBM_BINARIZE_STOCHASTIC: ebm_bernoulli(x, v, (size_t)V, &tr->rng_binarize); break;
     case EBM_BINARIZE_THRESHOLD:
         for (int i = 0; i < V; i++) v[i] = x[i] > 0.5f ? 1.0f : 0.0f;
         break;
     case EBM_BINARIZE_NONE: memcpy(v, x, sizeof(float) * (size_t)V); break;
     }
+    if (tr->model.vis.type == EBM_UNIT_SPIN)
+        for (int i = 0; i < V; i++) v[i] = 2.0f * v[i] - 1.0f;
 }
 
 void ebm_trainer_load_batch(struct ebm_trainer *tr, int64_t index_in_epoch)
 {
     const int64_t *rows = tr->order + index_in_epoch * tr->B;
     for (int r = 0; r < tr->B; r++)
-        binarize_row(tr, tr->data.x + rows[r] * tr->V, tr->v_batch + (size_t)r * tr->V);
+        visible_row(tr, tr->data.x + rows[r] * tr->V, tr->v_batch + (size_t)r * tr->V, 0);
 }
 
 void ebm_trainer_load_rows(struct ebm_trainer *tr, const float *x)
 {
     int V = tr->V;
-    for (int r = 0; r < tr->B; r++) binarize_row(tr, x + (size_t)r * V, tr->v_batch + (size_t)r * V);
+    for (int r = 0; r < tr->B; r++) visible_row(tr, x + (size_t)r * V, tr->v_batch + (size_t)r * V, 0);
     if (!tr->fed) return;
     int64_t at = tr->step % tr->steps_per_epoch * tr->B;
     int64_t keep = tr->n_monitor - at < tr->B ? tr->n_monitor - at : tr->B;
@@ -298,9 +364,17 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr)
         cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, tr->ph_data, tr->ph_neg,
                           tr->h_neg, tr->pv_neg, &tr->rng_sample);
     }
-    cd_statistics(tr->v_batch, tr->ph_data, B, tr->v_neg, tr->ph_neg, C,
-                  1.0f / (float)((double)P * B), 1.0f / (float)((double)P * C), &tr->grad,
-                  tr->hmean);
+    float inv_nd = 1.0f / (float)((double)P * B), inv_nm = 1.0f / (float)((double)P * C);
+    /* Gaussian units enter the statistics as s(v) = v / sigma^2 (cd.h). */
+    const struct ebm_units *vis = &tr->model.vis;
+    cd_statistics(ebm_units_coupling(vis, tr->v_batch, B, tr->sv_batch), tr->ph_data, B,
+                  ebm_units_coupling(vis, tr->v_neg, C, tr->sv_neg), tr->ph_neg, C, inv_nd,
+                  inv_nm, &tr->grad, tr->hmean);
+    if (tr->model.log_sigma && cfg->model.learn_sigma)
+        cd_log_sigma_statistics(&tr->model, tr->v_batch, B, tr->v_neg, C, inv_nd, inv_nm,
+                                &tr->grad);
+    else if (tr->model.log_sigma)
+        memset(tr->grad.log_sigma, 0, sizeof(float) * (size_t)tr->V);
     /* A stop request rides on the gradient's allreduce: no extra message,
      * and every rank learns of it after the same step. */
     tr->grad_block[tr->grad_len - 1] = ebm_stop_requested() ? 1.0f : 0.0f;
@@ -332,11 +406,7 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
     for (int64_t r0 = 0; r0 < n; r0 += B) {
         int rows = (int)(n - r0 < B ? n - r0 : B);
         for (int r = 0; r < rows; r++)
-            for (int i = 0; i < V; i++) {
-                float x = ds->x[(r0 + r) * V + i];
-                tr->v_batch[(size_t)r * V + i] =
-                    tr->cfg.data.binarize == EBM_BINARIZE_NONE ? x : (x > 0.5f ? 1.0f : 0.0f);
-            }
+            visible_row(tr, ds->x + (r0 + r) * V, tr->v_batch + (size_t)r * V, 1);
         rbm_free_energy(&tr->model, tr->v_batch, rows, tr->ph_data, fe);
         rbm_hidden_probs(&tr->model, tr->v_batch, rows, tr->ph_data);
         rbm_visible_probs(&tr->model, tr->ph_data, rows, tr->pv_monitor);

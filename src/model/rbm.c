@@ -11,35 +11,98 @@ size_t rbm_block_size(int n_visible, int n_hidden)
     return (size_t)n_visible * n_hidden + (size_t)n_visible + (size_t)n_hidden;
 }
 
-void rbm_view(struct rbm *m, int n_visible, int n_hidden, float *block)
+size_t rbm_block_size_typed(int n_visible, int n_hidden, enum ebm_unit_type visible)
 {
-    m->n_visible = n_visible;
-    m->n_hidden = n_hidden;
-    m->block = block;
-    m->W = block;
-    m->vbias = block + (size_t)n_visible * n_hidden;
-    m->hbias = m->vbias + n_visible;
-    m->owns_block = 0;
+    return rbm_block_size(n_visible, n_hidden) +
+           (visible == EBM_UNIT_GAUSSIAN ? (size_t)n_visible : 0);
 }
 
-ebm_status rbm_init(struct rbm *m, int n_visible, int n_hidden)
+/* Views and unit descriptors over block; the types must already be valid. */
+static void view_typed(struct rbm *m, int V, int H, enum ebm_unit_type visible,
+                       enum ebm_unit_type hidden, float log_sigma_min, float *block)
+{
+    m->n_visible = V;
+    m->n_hidden = H;
+    m->block = block;
+    m->block_len = rbm_block_size_typed(V, H, visible);
+    m->W = block;
+    m->vbias = block + (size_t)V * H;
+    m->hbias = m->vbias + V;
+    m->log_sigma = visible == EBM_UNIT_GAUSSIAN ? m->hbias + H : NULL;
+    m->coupling = NULL;
+    m->owns_block = 0;
+    ebm_status st = ebm_units_init(&m->vis, visible, V, 1, m->log_sigma, log_sigma_min);
+    EBM_ASSERT(st == EBM_OK);
+    st = ebm_units_init(&m->hid, hidden, H, 1, NULL, 0.0f);
+    EBM_ASSERT(st == EBM_OK);
+}
+
+void rbm_view(struct rbm *m, int n_visible, int n_hidden, float *block)
+{
+    view_typed(m, n_visible, n_hidden, EBM_UNIT_BERNOULLI, EBM_UNIT_BERNOULLI, 0.0f, block);
+}
+
+void rbm_view_like(struct rbm *m, const struct rbm *like, float *block)
+{
+    view_typed(m, like->n_visible, like->n_hidden, like->vis.type, like->hid.type,
+               like->vis.log_sigma_min, block);
+}
+
+ebm_status rbm_init_typed(struct rbm *m, int n_visible, int n_hidden,
+                          enum ebm_unit_type visible, enum ebm_unit_type hidden)
 {
     memset(m, 0, sizeof *m);
     if (n_visible <= 0 || n_hidden <= 0)
         return EBM_FAIL(EBM_ERR_INPUT, "RBM sizes must be positive, got %d x %d",
                         n_visible, n_hidden);
+    if (visible != EBM_UNIT_BERNOULLI && visible != EBM_UNIT_SPIN &&
+        visible != EBM_UNIT_GAUSSIAN)
+        return EBM_FAIL(EBM_ERR_INPUT, "RBM visible units must be bernoulli, spin or gaussian, "
+                        "not %s", ebm_unit_type_name(visible) ? ebm_unit_type_name(visible)
+                                                              : "an unknown type");
+    if (hidden != EBM_UNIT_BERNOULLI && hidden != EBM_UNIT_SPIN)
+        return EBM_FAIL(EBM_ERR_INPUT, "RBM hidden units must be bernoulli or spin, not %s",
+                        ebm_unit_type_name(hidden) ? ebm_unit_type_name(hidden)
+                                                   : "an unknown type");
     float *block;
-    EBM_ALLOC(block, rbm_block_size(n_visible, n_hidden));
-    rbm_view(m, n_visible, n_hidden, block);
+    EBM_ALLOC(block, rbm_block_size_typed(n_visible, n_hidden, visible));
+    if (visible == EBM_UNIT_GAUSSIAN) {
+        m->coupling = malloc(sizeof(float) * RBM_COUPLING_ROWS * (size_t)n_visible);
+        if (!m->coupling) {
+            free(block);
+            return EBM_FAIL(EBM_ERR_NOMEM, "out of memory for the RBM's coupling scratch");
+        }
+    }
+    float *coupling = m->coupling;
+    view_typed(m, n_visible, n_hidden, visible, hidden, EBM_UNITS_LOG_SIGMA_MIN_DEFAULT, block);
+    m->coupling = coupling;
     m->owns_block = 1;
     return EBM_OK;
+}
+
+ebm_status rbm_init(struct rbm *m, int n_visible, int n_hidden)
+{
+    return rbm_init_typed(m, n_visible, n_hidden, EBM_UNIT_BERNOULLI, EBM_UNIT_BERNOULLI);
 }
 
 void rbm_free(struct rbm *m)
 {
     if (!m) return;
-    if (m->owns_block) free(m->block);
+    if (m->owns_block) {
+        free(m->block);
+        free(m->coupling);
+    }
     memset(m, 0, sizeof *m);
+}
+
+int rbm_is_binary(const struct rbm *m)
+{
+    return m->vis.type == EBM_UNIT_BERNOULLI && m->hid.type == EBM_UNIT_BERNOULLI;
+}
+
+void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min)
+{
+    m->vis.log_sigma_min = log_sigma_min;
 }
 
 void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
@@ -49,33 +112,53 @@ void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
     ebm_rng_normal(rng, m->W, nw);
     for (size_t i = 0; i < nw; i++) m->W[i] *= sigma;
     for (int i = 0; i < m->n_visible; i++) {
+        if (m->vis.type == EBM_UNIT_GAUSSIAN) {
+            m->vbias[i] = visible_marginals ? visible_marginals[i] : 0.0f;
+            m->log_sigma[i] = 0.0f;
+            continue;
+        }
         double p = visible_marginals ? visible_marginals[i] : 0.5;
         p = p < 1e-3 ? 1e-3 : (p > 1.0 - 1e-3 ? 1.0 - 1e-3 : p);
-        m->vbias[i] = (float)log(p / (1.0 - p));
+        /* p(+1) = sigmoid(2b) for a spin, so b is half the log-odds. */
+        double logit = log(p / (1.0 - p));
+        m->vbias[i] = (float)(m->vis.type == EBM_UNIT_SPIN ? 0.5 * logit : logit);
     }
     memset(m->hbias, 0, sizeof(float) * (size_t)m->n_hidden);
 }
 
-void rbm_hidden_probs(const struct rbm *m, const float *v, int B, float *ph)
+void rbm_hidden_input(const struct rbm *m, const float *v, int B, float *in)
 {
     int V = m->n_visible, H = m->n_hidden;
-    ebm_gemm(false, false, B, H, V, 1.0f, v, V, m->W, H, 0.0f, ph, H);
-    ebm_sigmoid_bias(ph, m->hbias, B, H);
+    if (m->vis.type != EBM_UNIT_GAUSSIAN) {
+        ebm_gemm(false, false, B, H, V, 1.0f, v, V, m->W, H, 0.0f, in, H);
+        return;
+    }
+    EBM_ASSERT(m->coupling); /* a view holds numbers only (rbm.h) */
+    for (int r0 = 0; r0 < B; r0 += RBM_COUPLING_ROWS) {
+        int rows = B - r0 < RBM_COUPLING_ROWS ? B - r0 : RBM_COUPLING_ROWS;
+        const float *s = ebm_units_coupling(&m->vis, v + (size_t)r0 * V, rows, m->coupling);
+        ebm_gemm(false, false, rows, H, V, 1.0f, s, V, m->W, H, 0.0f, in + (size_t)r0 * H, H);
+    }
+}
+
+void rbm_hidden_probs(const struct rbm *m, const float *v, int B, float *ph)
+{
+    rbm_hidden_input(m, v, B, ph);
+    ebm_units_mean(&m->hid, ph, m->hbias, B);
 }
 
 void rbm_hidden_sample(const struct rbm *m, const float *v, int B, float *ph, float *h,
                        struct ebm_rng *rng)
 {
-    int V = m->n_visible, H = m->n_hidden;
-    ebm_gemm(false, false, B, H, V, 1.0f, v, V, m->W, H, 0.0f, ph, H);
-    ebm_sigmoid_bias_sample(ph, h, m->hbias, B, H, rng);
+    rbm_hidden_input(m, v, B, ph);
+    ebm_units_sample(&m->hid, ph, m->hbias, B, h, rng);
 }
 
 void rbm_visible_probs(const struct rbm *m, const float *h, int B, float *pv)
 {
     int V = m->n_visible, H = m->n_hidden;
     ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
-    ebm_sigmoid_bias(pv, m->vbias, B, V);
+    ebm_units_mean(&m->vis, pv, m->vbias, B);
 }
 
 void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, float *v,
@@ -83,33 +166,28 @@ void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, f
 {
     int V = m->n_visible, H = m->n_hidden;
     ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
-    ebm_sigmoid_bias_sample(pv, v, m->vbias, B, V, rng);
+    ebm_units_sample(&m->vis, pv, m->vbias, B, v, rng);
 }
 
 void rbm_free_energy(const struct rbm *m, const float *v, int B, float *scratch, double *out)
 {
-    int V = m->n_visible, H = m->n_hidden;
-    ebm_gemm(false, false, B, H, V, 1.0f, v, V, m->W, H, 0.0f, scratch, H);
-    for (int r = 0; r < B; r++) {
-        const float *vr = v + (size_t)r * V;
-        const float *xr = scratch + (size_t)r * H;
-        double f = 0.0;
-        for (int i = 0; i < V; i++) f -= (double)m->vbias[i] * vr[i];
-        for (int j = 0; j < H; j++) f -= ebm_softplus((double)xr[j] + m->hbias[j]);
-        out[r] = f;
-    }
+    rbm_hidden_input(m, v, B, scratch);
+    ebm_units_free_energy(&m->vis, v, m->vbias, &m->hid, scratch, m->hbias, B, out);
 }
 
 double rbm_energy(const struct rbm *m, const float *v, const float *h)
 {
     int V = m->n_visible, H = m->n_hidden;
-    double e = 0.0;
+    double e, eh, coupling = 0.0;
+    ebm_units_energy(&m->vis, v, m->vbias, 1, &e);
+    ebm_units_energy(&m->hid, h, m->hbias, 1, &eh);
     for (int i = 0; i < V; i++) {
         if (v[i] == 0.0f) continue;
+        double s = v[i];
+        if (m->log_sigma) s *= exp(-2.0 * (double)m->log_sigma[i]);
         double row = 0.0;
         for (int j = 0; j < H; j++) row += (double)m->W[(size_t)i * H + j] * h[j];
-        e -= v[i] * row + (double)m->vbias[i] * v[i];
+        coupling += s * row;
     }
-    for (int j = 0; j < H; j++) e -= (double)m->hbias[j] * h[j];
-    return e;
+    return e + eh - coupling;
 }

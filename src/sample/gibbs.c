@@ -6,6 +6,7 @@
  * function of (seed, global chain index) alone. */
 #include "ebm/gibbs.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,43 @@ void ebm_gibbs_random_init(struct ebm_gibbs *g, float *v)
         ebm_bernoulli(half, v + (size_t)r * V, V, &g->rng[r]);
 }
 
+void ebm_gibbs_random_init_for(struct ebm_gibbs *g, const struct rbm *m, float *v)
+{
+    size_t V = (size_t)g->n_visible;
+    if (m->vis.type != EBM_UNIT_GAUSSIAN) {
+        ebm_gibbs_random_init(g, v);
+        if (m->vis.type == EBM_UNIT_SPIN)
+            for (size_t e = 0; e < (size_t)g->rows * V; e++) v[e] = 2.0f * v[e] - 1.0f;
+        return;
+    }
+    /* N(b, sigma^2): the visible layer's own distribution at W = 0. */
+    for (int r = 0; r < g->rows; r++) {
+        float *row = v + (size_t)r * V;
+        ebm_rng_normal(&g->rng[r], row, V);
+        for (size_t i = 0; i < V; i++)
+            row[i] = m->vbias[i] + expf(m->log_sigma[i]) * row[i];
+    }
+}
+
+/* Any unit types: the layers' inputs, then each chain's draws from its own
+ * stream through the unit types (ebm/units.h). */
+static void run_typed(struct ebm_gibbs *g, const struct rbm *m, float *v, int steps,
+                      float *pv_out)
+{
+    int B = g->rows, V = g->n_visible, H = g->n_hidden;
+    for (int s = 0; s < steps; s++) {
+        rbm_hidden_input(m, v, B, g->ph);
+        for (int r = 0; r < B; r++)
+            ebm_units_sample(&m->hid, g->ph + (size_t)r * H, m->hbias, 1, g->h + (size_t)r * H,
+                             &g->rng[r]);
+        float *pv = (s == steps - 1 && pv_out) ? pv_out : g->pv;
+        ebm_gemm(false, true, B, V, H, 1.0f, g->h, H, m->W, H, 0.0f, pv, V);
+        for (int r = 0; r < B; r++)
+            ebm_units_sample(&m->vis, pv + (size_t)r * V, m->vbias, 1, v + (size_t)r * V,
+                             &g->rng[r]);
+    }
+}
+
 void ebm_gibbs_run(struct ebm_gibbs *g, const struct rbm *m, float *v, int steps,
                    float *pv_out)
 {
@@ -71,6 +109,10 @@ void ebm_gibbs_run(struct ebm_gibbs *g, const struct rbm *m, float *v, int steps
     int B = g->rows;
     size_t V = (size_t)g->n_visible, H = (size_t)g->n_hidden;
     if (B == 0) return; /* a rank without chains; BLAS wants lda >= 1 rows anyway */
+    if (!rbm_is_binary(m)) {
+        run_typed(g, m, v, steps, pv_out);
+        return;
+    }
     for (int s = 0; s < steps; s++) {
         rbm_hidden_probs(m, v, B, g->ph);
         for (int r = 0; r < B; r++)

@@ -15,7 +15,7 @@
 
 #include "ebm/kernels.h"
 
-/* ---- Bernoulli-Bernoulli RBM target ------------------------------------- */
+/* ---- Bernoulli-Bernoulli RBM target: the O(H) flip form ------------------ */
 
 static void rbm_energy_cb(const void *ctx, const float *x, int B, float *scratch, double *F)
 {
@@ -49,88 +49,65 @@ static void rbm_flip_update(const void *ctx, const float *x, float *y, int i)
     for (int j = 0; j < H; j++) y[j] += d * w[j];
 }
 
+/* ---- RBMs with other unit types ------------------------------------------ */
+
+/* F of B rows through the unit types (rbm_free_energy); scratch (B, H). */
+static void typed_energy_cb(const void *ctx, const float *x, int B, float *scratch, double *F)
+{
+    rbm_free_energy(ctx, x, B, scratch, F);
+}
+
+/* Gaussian visible units: F(v) = E_v(v) - log_partition_h(s(v)W + c), and
+ *   grad F = (v - b) / sigma^2 - (W E[h | v]) / sigma^2
+ * (d/dv of the hidden log-partition is E[h | v] through s(v) = v / sigma^2).
+ * scratch (B, H) holds the hidden input, then its mean. */
+static void gaussian_energy_grad_cb(const void *ctx, const float *x, int B, float *scratch,
+                                    double *F, float *grad)
+{
+    const struct rbm *m = ctx;
+    int V = m->n_visible, H = m->n_hidden;
+    rbm_hidden_input(m, x, B, scratch);
+    ebm_units_free_energy(&m->vis, x, m->vbias, &m->hid, scratch, m->hbias, B, F);
+    ebm_units_mean(&m->hid, scratch, m->hbias, B);
+    ebm_gemm(false, true, B, V, H, 1.0f, scratch, H, m->W, H, 0.0f, grad, V);
+    for (int i = 0; i < V; i++) {
+        double inv_var = exp(-2.0 * (double)m->log_sigma[i]);
+        for (int r = 0; r < B; r++) {
+            size_t e = (size_t)r * V + i;
+            grad[e] = (float)(((double)x[e] - m->vbias[i] - grad[e]) * inv_var);
+        }
+    }
+}
+
 ebm_status ebm_target_rbm(const struct rbm *m, struct ebm_target *out)
 {
     memset(out, 0, sizeof *out);
     if (!m || m->n_visible <= 0 || m->n_hidden <= 0 || !m->W)
         return EBM_FAIL(EBM_ERR_INPUT, "RBM target: the model has no parameters");
     out->dim = m->n_visible;
-    out->kind = EBM_STATE_BINARY;
     out->ctx = m;
     out->scratch_per_row = (size_t)m->n_hidden;
-    out->energy = rbm_energy_cb;
-    out->cache_dim = m->n_hidden;
-    out->cache_init = rbm_cache_init;
-    out->flip_delta = rbm_flip_delta;
-    out->flip_update = rbm_flip_update;
-    return EBM_OK;
-}
-
-/* ---- Gaussian-Bernoulli RBM target -------------------------------------- */
-
-/* F (and grad F when grad is not NULL) of B rows; scratch (B, V + H) holds
- * x / s, then the hidden inputs and their sigmoids. */
-static void grbm_eval(const struct ebm_mcmc_grbm *m, const float *x, int B, float *scratch,
-                      double *F, float *grad)
-{
-    int V = m->n_visible, H = m->n_hidden;
-    float *a = scratch, *z = scratch + (size_t)B * V;
-    for (int r = 0; r < B; r++)
-        for (int i = 0; i < V; i++) a[(size_t)r * V + i] = x[(size_t)r * V + i] / m->sigma[i];
-    ebm_gemm(false, false, B, H, V, 1.0f, a, V, m->W, H, 0.0f, z, H);
-    for (int r = 0; r < B; r++) {
-        const float *xr = x + (size_t)r * V;
-        float *zr = z + (size_t)r * H;
-        double f = 0.0;
-        for (int i = 0; i < V; i++) {
-            double d = ((double)xr[i] - m->vbias[i]) / m->sigma[i];
-            f += 0.5 * d * d;
-        }
-        for (int j = 0; j < H; j++) {
-            double t = (double)zr[j] + m->hbias[j];
-            f -= ebm_softplus(t);
-            zr[j] = (float)(1.0 / (1.0 + exp(-t)));
-        }
-        F[r] = f;
+    if (rbm_is_binary(m)) {
+        out->kind = EBM_STATE_BINARY;
+        out->energy = rbm_energy_cb;
+        out->cache_dim = m->n_hidden;
+        out->cache_init = rbm_cache_init;
+        out->flip_delta = rbm_flip_delta;
+        out->flip_update = rbm_flip_update;
+        return EBM_OK;
     }
-    if (!grad) return;
-    /* grad (B, V) = (x - b) / s^2 - (sigmoid(z) W') / s */
-    ebm_gemm(false, true, B, V, H, 1.0f, z, H, m->W, H, 0.0f, grad, V);
-    for (int r = 0; r < B; r++)
-        for (int i = 0; i < V; i++) {
-            size_t e = (size_t)r * V + i;
-            double s = m->sigma[i];
-            grad[e] = (float)(((double)x[e] - m->vbias[i]) / (s * s) - grad[e] / s);
-        }
-}
-
-static void grbm_energy_cb(const void *ctx, const float *x, int B, float *scratch, double *F)
-{
-    grbm_eval(ctx, x, B, scratch, F, NULL);
-}
-
-static void grbm_energy_grad_cb(const void *ctx, const float *x, int B, float *scratch,
-                                double *F, float *grad)
-{
-    grbm_eval(ctx, x, B, scratch, F, grad);
-}
-
-ebm_status ebm_target_grbm(const struct ebm_mcmc_grbm *m, struct ebm_target *out)
-{
-    memset(out, 0, sizeof *out);
-    if (!m || m->n_visible <= 0 || m->n_hidden <= 0 || !m->W || !m->vbias || !m->hbias ||
-        !m->sigma)
-        return EBM_FAIL(EBM_ERR_INPUT, "GRBM target: the model has no parameters");
-    for (int i = 0; i < m->n_visible; i++)
-        if (!(m->sigma[i] > 0.0f) || !isfinite(m->sigma[i]))
-            return EBM_FAIL(EBM_ERR_INPUT, "GRBM target: sigma[%d] = %g is not a positive "
-                            "number", i, (double)m->sigma[i]);
-    out->dim = m->n_visible;
-    out->kind = EBM_STATE_REAL;
-    out->ctx = m;
-    out->scratch_per_row = (size_t)m->n_visible + (size_t)m->n_hidden;
-    out->energy = grbm_energy_cb;
-    out->energy_grad = grbm_energy_grad_cb;
+    out->energy = typed_energy_cb;
+    if (m->vis.type == EBM_UNIT_GAUSSIAN) {
+        if (!m->coupling)
+            return EBM_FAIL(EBM_ERR_INPUT, "RBM target: a Gaussian model view cannot compute "
+                            "(rbm.h)");
+        out->kind = EBM_STATE_REAL;
+        out->energy_grad = gaussian_energy_grad_cb;
+    } else {
+        /* Spins, or {0,1} units over spin hidden units: each flip is
+         * scored by a fresh free energy (no O(H) flip form). */
+        out->kind = m->vis.type == EBM_UNIT_SPIN ? EBM_STATE_SPIN : EBM_STATE_BINARY;
+    }
     return EBM_OK;
 }
 
@@ -162,7 +139,7 @@ static ebm_status check(const struct ebm_target *t, const struct ebm_mcmc_opts *
                         int64_t first_chain)
 {
     if (!t || t->dim <= 0 || !t->energy ||
-        (t->kind != EBM_STATE_BINARY && t->kind != EBM_STATE_REAL))
+        (t->kind != EBM_STATE_BINARY && t->kind != EBM_STATE_SPIN && t->kind != EBM_STATE_REAL))
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: the target needs a dimension, a state kind "
                         "and an energy");
     const char *name = ebm_mcmc_kind_name(o->kind);
@@ -170,19 +147,19 @@ static ebm_status check(const struct ebm_target *t, const struct ebm_mcmc_opts *
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: unknown sampler kind %d", (int)o->kind);
     if (o->kind != EBM_MCMC_MH && t->kind != EBM_STATE_REAL)
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: %s needs continuous (real) states; this "
-                        "target's states are binary (use mh or gibbs)", name);
+                        "target's states are discrete (use mh or gibbs)", name);
     if (o->kind != EBM_MCMC_MH && !t->energy_grad)
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: %s needs the energy's gradient, which this "
                         "target does not provide", name);
     if (t->kind == EBM_STATE_REAL && !(o->step > 0.0 && isfinite(o->step)))
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: %s step size %g is not a positive number",
                         name, o->step);
-    if (t->kind == EBM_STATE_BINARY && o->scan != EBM_SCAN_RANDOM &&
+    if (t->kind != EBM_STATE_REAL && o->scan != EBM_SCAN_RANDOM &&
         o->scan != EBM_SCAN_SYSTEMATIC)
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: unknown scan order %d", (int)o->scan);
     int any = t->flip_delta || t->flip_update || t->cache_init;
     int all = t->flip_delta && t->flip_update && t->cache_init && t->cache_dim > 0;
-    if (t->kind == EBM_STATE_BINARY && any && !all)
+    if (t->kind != EBM_STATE_REAL && any && !all)
         return EBM_FAIL(EBM_ERR_INPUT, "MCMC: the target's flip form needs cache_dim, "
                         "cache_init, flip_delta and flip_update together");
     if (rows < 0)
@@ -206,7 +183,7 @@ ebm_status ebm_mcmc_init(struct ebm_mcmc *s, const struct ebm_target *t,
     s->rows = rows;
     s->first_chain = first_chain;
     size_t B = (size_t)rows, D = (size_t)t->dim;
-    int flips = t->kind == EBM_STATE_BINARY && t->flip_delta;
+    int flips = t->kind != EBM_STATE_REAL && t->flip_delta;
     int real = t->kind == EBM_STATE_REAL;
     int grads = opts->kind != EBM_MCMC_MH;
     size_t K = flips ? (size_t)t->cache_dim : 0;
@@ -252,12 +229,20 @@ void ebm_mcmc_free(struct ebm_mcmc *s)
 void ebm_mcmc_random_init(struct ebm_mcmc *s, float *x)
 {
     size_t D = (size_t)s->target.dim;
-    if (s->target.kind == EBM_STATE_BINARY) {
+    if (s->target.kind != EBM_STATE_REAL) {
         for (size_t i = 0; i < D; i++) s->eps[i] = 0.5f;
         for (int r = 0; r < s->rows; r++) ebm_bernoulli(s->eps, x + r * D, D, &s->rng[r]);
+        if (s->target.kind == EBM_STATE_SPIN)
+            for (size_t e = 0; e < (size_t)s->rows * D; e++) x[e] = 2.0f * x[e] - 1.0f;
     } else {
         for (int r = 0; r < s->rows; r++) ebm_rng_normal(&s->rng[r], x + r * D, D);
     }
+}
+
+/* The other state of a discrete unit: 1 - x for {0,1}, -x for spins. */
+static float flipped(enum ebm_state_kind kind, float x)
+{
+    return kind == EBM_STATE_SPIN ? -x : 1.0f - x;
 }
 
 /* min(1, exp(-dE)); a NaN energy change is never accepted. */
@@ -289,7 +274,7 @@ static void mh_flip_sweep(struct ebm_mcmc *s, float *x, struct ebm_mcmc_counts *
             /* x itself holds the proposals; rejected flips are undone below. */
             for (int r = 0; r < B; r++) {
                 float *v = x + (size_t)r * D + s->unit[r];
-                *v = 1.0f - *v;
+                *v = flipped(t->kind, *v);
             }
             t->energy(t->ctx, x, B, s->scratch, s->F_prop);
         }
@@ -305,14 +290,14 @@ static void mh_flip_sweep(struct ebm_mcmc *s, float *x, struct ebm_mcmc_counts *
                 s->accepted[r]++;
                 c->accepted++;
                 if (flips) {
-                    xr[j] = 1.0f - xr[j];
+                    xr[j] = flipped(t->kind, xr[j]);
                     t->flip_update(t->ctx, xr, s->cache + r * K, j);
                     s->energy[r] += dE;
                 } else {
                     s->energy[r] = s->F_prop[r];
                 }
             } else if (!flips) {
-                xr[j] = 1.0f - xr[j];
+                xr[j] = flipped(t->kind, xr[j]);
             }
         }
     }
@@ -402,7 +387,7 @@ void ebm_mcmc_run_trace(struct ebm_mcmc *s, float *x, int steps, int thin, doubl
         if (s->grad) t->energy_grad(t->ctx, x, B, s->scratch, s->energy, s->grad);
         else t->energy(t->ctx, x, B, s->scratch, s->energy);
         for (int k = 0; k < steps; k++) {
-            if (t->kind == EBM_STATE_BINARY) mh_flip_sweep(s, x, &c);
+            if (t->kind != EBM_STATE_REAL) mh_flip_sweep(s, x, &c);
             else if (s->opts.kind == EBM_MCMC_MH) mh_walk_step(s, x, &c);
             else langevin_step(s, x, &c);
             s->sweep++;

@@ -501,7 +501,7 @@ ebm sample "$S_CK" --n 12 --steps 40 --diagnostics --out "$T/g1.h5"
 report "sample --diagnostics with Gibbs chains" \
     "$([ "$rc" -eq 0 ] || echo "rc $rc"; grep -q '^diagnostics: free-energy traces of 12 chains x 40 steps' "$T/out" || echo "no diagnostics line")"
 ebm sample "$S_CK" --n 5 --steps 10 --sampler mala --step 0.1 --out "$T/x.h5"
-expect_error "sample: mala on binary visible units is refused" "mala" "binary"
+expect_error "sample: mala on binary visible units is refused" "mala" "bernoulli ones"
 ebm sample "$S_CK" --n 5 --steps 10 --sampler hmc --out "$T/x.h5"
 expect_error "sample: unknown --sampler names the choices" "hmc" "gibbs, mh, langevin, mala"
 ebm sample "$S_CK" --n 5 --steps 10 --sampler mh --step 0.5 --out "$T/x.h5"
