@@ -19,6 +19,7 @@ enum ebm_binarize { EBM_BINARIZE_STOCHASTIC, EBM_BINARIZE_THRESHOLD, EBM_BINARIZ
 enum ebm_lr_schedule { EBM_LR_CONSTANT, EBM_LR_LINEAR, EBM_LR_EXP };
 enum ebm_pipeline_mode { EBM_PIPELINE_GREEDY, EBM_PIPELINE_OVERLAPPED };
 enum ebm_pipeline_feed { EBM_FEED_PROBABILITIES, EBM_FEED_SAMPLES };
+enum ebm_negative { EBM_NEGATIVE_CHAINS, EBM_NEGATIVE_EXACT };
 #define EBM_MAX_LAYERS 16 /* sizes in model.layers, the data's included */
 #define EBM_MAX_LABELS 64 /* entries in data.include_labels */
 
@@ -34,10 +35,10 @@ struct ebm_config {
         bool standardize;             /* per-column mean 0, std 1 (Gaussian visible units) */
     } data;
     struct {
-        char type[EBM_NAME_MAX];      /* rbm | dbn */
+        char type[EBM_NAME_MAX];      /* rbm | dbn | bm */
         int hidden;                   /* RBM hidden units */
         char layers[256];             /* dbn: comma list of layer sizes, data first */
-        int visible;                  /* enum ebm_unit_type: bernoulli | spin | gaussian */
+        int visible;                  /* enum ebm_unit_type: bernoulli | spin | gaussian (rbm), bernoulli | spin (bm) */
         int hidden_type;              /* enum ebm_unit_type: bernoulli | spin */
         bool learn_sigma;             /* gaussian: learn log sigma, else sigma = 1 */
         double sigma_min;             /* gaussian: lower bound of learned sigmas */
@@ -52,6 +53,7 @@ struct ebm_config {
         double weight_decay;          /* L2 on W only */
         int k;                        /* Gibbs steps per update */
         bool persistent;              /* PCD-k when true, CD-k otherwise */
+        enum ebm_negative negative;   /* bm: model term from chains, or exact (<= 20 units) */
         int chains;                   /* persistent chains per rank */
         bool centering;               /* Melchior, Fischer & Wiskott 2016 */
         double center_rate;           /* moving-average rate of the hidden offset */

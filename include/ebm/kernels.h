@@ -33,7 +33,9 @@ void ebm_sigmoid_bias_sample_ref(float *p, float *s, const float *bias, int rows
 /* s <- (u < p ? 1 : 0) for n probabilities, uniforms as above. */
 void ebm_bernoulli(const float *p, float *s, size_t n, struct ebm_rng *rng);
 
-/* acc (cols) += scale * (sum of the rows of x (rows, cols)). */
+/* acc (cols) += scale * (sum of the rows of x (rows, cols)), the sums in
+ * double (the _ref twin: column by column; the fast one: rows streamed
+ * over blocks of columns). */
 void ebm_add_column_sums(const float *x, int rows, int cols, float scale, float *acc);
 void ebm_add_column_sums_ref(const float *x, int rows, int cols, float scale, float *acc);
 

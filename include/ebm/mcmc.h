@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ebm/bm.h"
 #include "ebm/error.h"
 #include "ebm/rbm.h"
 #include "ebm/rng.h"
@@ -62,6 +63,10 @@ struct ebm_target {
  * m is borrowed (a model from rbm_init*, not a view); its values may change
  * between runs (each run re-evaluates the target at its start). */
 ebm_status ebm_target_rbm(const struct rbm *m, struct ebm_target *out);
+
+/* A fully visible BM: p(x) ∝ exp(-E(x)) over binary or spin states, each
+ * flip scored by a fresh E (bm_energy). m is borrowed. */
+ebm_status ebm_target_bm(const struct bm *m, struct ebm_target *out);
 
 /* ---- Samplers ----------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <mpi.h>
 
+#include "ebm/bm.h"
 #include "ebm/checkpoint.h"
 #include "ebm/dbn.h"
 #include "ebm/rbm.h"
@@ -37,6 +38,12 @@ ebm_status ebm_ckpt_read_rbm(struct ebm_ckpt *ck, const char *group, struct rbm 
 ebm_status ebm_ckpt_write_units(struct ebm_ckpt *ck, const struct rbm *m);
 ebm_status ebm_ckpt_read_units(struct ebm_ckpt *ck, enum ebm_unit_type *visible,
                                enum ebm_unit_type *hidden);
+
+/* Collective. Reads a fully visible BM (/model type "bm", n_units, spin,
+ * /model/W, /model/bias) and refuses a W that is not symmetric with a zero
+ * diagonal, naming the file. bm_free(m) releases it. */
+ebm_status ebm_model_read_bm(const char *path, MPI_Comm comm, struct bm *m,
+                             struct ebm_model_info *info);
 
 /* The /model type attribute ("rbm", "dbn", ...) into type (len bytes).
  * Collective; fails with EBM_ERR_INPUT, naming the file, when it is not an

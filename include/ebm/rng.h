@@ -19,6 +19,7 @@ enum ebm_rng_purpose {
     EBM_RNG_ELASTIC_CHAINS = 9, /* chains added by an elastic resume, per chain */
     EBM_RNG_DBN_BOUND = 10,  /* DBN variational bound: samples of q(h | v), per row */
     EBM_RNG_DBN_SAMPLE = 11, /* DBN top-down pass of ebm sample, per chain */
+    EBM_RNG_BM_CHAINS = 12,  /* fully visible BM training chains, per global chain */
     EBM_RNG_MCMC = 16,     /* Metropolis-Hastings, Langevin and MALA chains, per chain */
     EBM_RNG_TEST = 99,
 };

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "ebm/bm.h"
 #include "ebm/config.h"
 #include "ebm/dataset.h"
 #include "ebm/par.h"
@@ -55,6 +56,12 @@ struct ebm_trainer {
     char resume_note[2048];     /* set by ebm_trainer_load when worth telling */
     int fed;                    /* batches arrive through ebm_trainer_load_rows (a DBN
                                    stage); data.x then holds the epoch's monitor rows */
+    struct {                    /* model.type = bm (src/learn/bm_learn.c); model, grad
+                                   and velocity above then stay empty */
+        struct bm model, grad, velocity; /* views of grad_block / velocity_block */
+        struct bm_chains chains;    /* (C) streams of the chains v_neg, by global index */
+        struct bm_exact exact;      /* train.negative = exact */
+    } bm;
 };
 
 /* Collective. Reads this rank's shard and allocates everything the loop

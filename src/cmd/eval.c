@@ -10,6 +10,7 @@
 #include <string.h>
 #include <mpi.h>
 
+#include "ebm/bm_eval.h"
 #include "ebm/cmd.h"
 #include "ebm/dataset.h"
 #include "ebm/dbn.h"
@@ -32,6 +33,10 @@ static const char usage[] =
     "with reverse AIS from the data as the pessimistic side. Also reports the\n"
     "pseudo-likelihood (per visible unit), the reconstruction error and the\n"
     "mean free energy. Runs and rows are split over the ranks of the job.\n"
+    "\n"
+    "For a fully visible BM (model.type = bm) it reports the exact average\n"
+    "log-probability (log Z by enumeration, at most 20 units), the\n"
+    "pseudo-likelihood and the mean energy.\n"
     "\n"
     "For a DBN checkpoint it reports the variational lower bound on the average\n"
     "log-probability (Salakhutdinov & Murray 2008, sec. 5), estimated with S\n"
@@ -419,6 +424,78 @@ static ebm_status eval_dbn(const struct eval_args *a, const struct ebm_par *par,
     return st;
 }
 
+/* A fully visible BM: its rows binarised as for an RBM (spins for a spin
+ * model), then the mean energy, the exact log-likelihood up to
+ * BM_EXACT_MAX_UNITS units and the pseudo-likelihood. */
+static ebm_status eval_bm(const struct eval_args *a, const struct ebm_par *par, double t0)
+{
+    static const char *modes[] = { "stochastic", "threshold", "none" };
+    struct bm m;
+    struct ebm_model_info info;
+    ebm_status st = a->bound_samples
+                        ? EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --bound-samples applies to DBN "
+                                   "checkpoints; %s holds a bm", a->ckpt)
+                        : ebm_par_agree(par, ebm_model_read_bm(a->ckpt, par->world, &m, &info));
+    if (st != EBM_OK) return st;
+    if (a->opts.exact && m.n_units > BM_EXACT_MAX_UNITS)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: --exact enumerates all 2^%d states of the bm; at most "
+                      "%d units (leave out --exact for the pseudo-likelihood)", a->ckpt,
+                      m.n_units, BM_EXACT_MAX_UNITS);
+    /* The binary-state loader, through an RBM of the same visible type. */
+    struct rbm shape = { 0 };
+    if (st == EBM_OK)
+        st = rbm_init_typed(&shape, m.n_units, 1, m.spin ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI,
+                            EBM_UNIT_BERNOULLI);
+    struct ebm_dataset ds = { 0 };
+    double no_jacobian;
+    if (st == EBM_OK) st = load_rows(a, par, &shape, &ds, &no_jacobian);
+    struct ebm_bm_eval_result r;
+    if (st == EBM_OK) st = ebm_par_agree(par, ebm_bm_evaluate(&m, ds.x, ds.n, par->world, &r));
+    double secs = MPI_Wtime() - t0;
+    if (st == EBM_OK && par->rank == 0 && a->json) {
+        struct ebm_json j;
+        ebm_json_begin(&j);
+        ebm_json_str(&j, "model", "bm");
+        ebm_json_int(&j, "n_units", m.n_units);
+        ebm_json_str(&j, "states", m.spin ? "spin" : "binary");
+        if (r.exact) {
+            ebm_json_num(&j, "avg_log_prob", r.avg_log_prob);
+            ebm_json_num(&j, "avg_log_prob_se", r.energy_se);
+            ebm_json_num(&j, "log_z", r.log_z);
+            ebm_json_str(&j, "method", "exact");
+        }
+        ebm_json_int(&j, "n_examples", r.n_examples);
+        ebm_json_num(&j, "mean_energy", r.mean_energy);
+        ebm_json_num(&j, "pseudo_ll_per_unit", r.pseudo_ll_per_unit);
+        ebm_json_num(&j, "pseudo_ll_per_example", r.pseudo_ll_per_example);
+        ebm_json_num(&j, "seconds", secs);
+        printf("%s\n", ebm_json_end(&j));
+    } else if (st == EBM_OK && par->rank == 0) {
+        printf("data          %s /%s: %lld examples, binarized %s%s (seed %llu)\n", a->data,
+               a->split, (long long)r.n_examples, modes[a->binarize], m.spin ? " to spins" : "",
+               (unsigned long long)a->opts.seed);
+        printf("model         bm, %d %s units\n", m.n_units, m.spin ? "spin" : "binary");
+        if (r.exact) {
+            printf("method        exact (enumeration of 2^%d states)\n", m.n_units);
+            printf("log Z         %.6f\n", r.log_z);
+            printf("avg log p(v)  %.4f nats  (standard error over examples %.4f)\n",
+                   r.avg_log_prob, r.energy_se);
+        } else {
+            printf("method        pseudo-likelihood only (log Z needs at most %d units)\n",
+                   BM_EXACT_MAX_UNITS);
+        }
+        printf("pseudo-LL     %.5f nats per unit (%.3f per example)\n", r.pseudo_ll_per_unit,
+               r.pseudo_ll_per_example);
+        printf("energy        %.4f (mean)\n", r.mean_energy);
+        printf("seconds       %.2f\n", secs);
+    }
+    if (par->rank == 0) fflush(stdout);
+    ebm_dataset_free(&ds);
+    rbm_free(&shape);
+    bm_free(&m);
+    return st;
+}
+
 static ebm_status eval(const struct eval_args *a)
 {
     struct ebm_par par;
@@ -427,7 +504,9 @@ static ebm_status eval(const struct eval_args *a)
     double t0 = MPI_Wtime();
     char type[64] = "";
     ebm_status st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
-    if (st == EBM_OK) st = strcmp(type, "dbn") == 0 ? eval_dbn(a, &par, t0) : eval_rbm(a, &par, t0);
+    if (st == EBM_OK && strcmp(type, "dbn") == 0) st = eval_dbn(a, &par, t0);
+    else if (st == EBM_OK && strcmp(type, "bm") == 0) st = eval_bm(a, &par, t0);
+    else if (st == EBM_OK) st = eval_rbm(a, &par, t0);
     ebm_par_free(&par);
     return st;
 }

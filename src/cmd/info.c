@@ -98,7 +98,12 @@ static ebm_status info(const char *path)
         int64_t D = attr_or(&ck, "/model", "dims", 0), K = attr_or(&ck, "/model", "classes", 0);
         if (is_dbn)
             print_dbn(&ck);
-        else if (is_logreg)
+        else if (type && strcmp(type, "bm") == 0) {
+            int64_t U = attr_or(&ck, "/model", "n_units", 0);
+            printf("model       bm, %lld %s units (%lld parameters: couplings and biases)\n",
+                   (long long)U, attr_or(&ck, "/model", "spin", 0) ? "spin" : "binary",
+                   (long long)(U * (U - 1) / 2 + U));
+        } else if (is_logreg)
             printf("model       logreg %lld features -> %lld classes (%lld parameters)\n",
                    (long long)D, (long long)K, (long long)(D * K + K));
         else {
@@ -137,10 +142,12 @@ static ebm_status info(const char *path)
         printf("tensors\n");
         static const char *names[] = { "/model/W", "/model/b", "/model/vbias", "/model/hbias",
                                        "/model/log_sigma", "/model/input_mean",
-                                       "/model/input_std", "/optim/velocity/W",
+                                       "/model/input_std", "/model/bias",
+                                       "/optim/velocity/W", "/optim/velocity/bias",
                                        "/optim/velocity/vbias", "/optim/velocity/hbias",
                                        "/optim/velocity/log_sigma", "/optim/visible_offset",
-                                       "/optim/hidden_offset", "/train/chains", "/train/rng" };
+                                       "/optim/hidden_offset", "/train/chains", "/train/rng",
+                                       "/train/bm_chain_rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
         for (int64_t k = 0; is_dbn && k < attr_or(&ck, "/model", "n_layers", 0) && k < 1000; k++) {
             static const char *parts[] = { "W", "vbias", "hbias" };

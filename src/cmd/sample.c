@@ -37,6 +37,9 @@ static const char usage[] =
     "mala move Gaussian visible units along -grad F (docs/mcmc.md). Spins and\n"
     "standardised values are written back as the data's intensities.\n"
     "\n"
+    "For a fully visible BM (model.type = bm) a Gibbs step is one systematic\n"
+    "sweep of sequential Gibbs updates, unit by unit (docs/bm.md).\n"
+    "\n"
     "For a DBN checkpoint the chains run in the top RBM (over h_{L-1}, h_L);\n"
     "then one top-down pass samples h_k ~ p(h_k | h_{k+1}) down to h_1 and\n"
     "writes the visible means p(v | h_1) (docs/sampling.md).\n"
@@ -446,6 +449,111 @@ static ebm_status run_chains(const struct sample_args *a, const struct ebm_par *
     return st;
 }
 
+/* A fully visible BM: sequential-Gibbs chains (one systematic sweep per
+ * step, each chain its own stream keyed by its global index) or
+ * Metropolis-Hastings, from uniform random states; the states are the
+ * samples, written as intensities. Collective. */
+static ebm_status sample_bm(const struct sample_args *a, const struct ebm_par *par)
+{
+    struct bm m = { 0 };
+    struct ebm_model_info info = { 0 };
+    struct bm_chains g = { 0 };
+    struct ebm_mcmc s = { 0 };
+    struct ebm_target t;
+    float *x = NULL, *all = NULL;
+    double *trace = NULL;
+    int *counts = NULL;
+    int64_t first, count;
+    ebm_shard_range(a->n, par->rank, par->size, &first, &count);
+    ebm_status st = ebm_par_agree(par, ebm_model_read_bm(a->ckpt, par->world, &m, &info));
+    if (st != EBM_OK) return st;
+    int D = m.n_units, K = a->steps;
+    if (a->kind == OUT_PNG && info.image_h <= 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: the model has no image shape (its training data "
+                      "had no image_shape), so it cannot be drawn; use --out FILE.h5", a->ckpt);
+    else if (a->mcmc && a->sampler != EBM_MCMC_MH)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--sampler %s needs real-valued (gaussian) visible units; "
+                      "the bm in %s has %s units (use gibbs or mh)",
+                      ebm_mcmc_kind_name(a->sampler), a->ckpt, m.spin ? "spin" : "bernoulli");
+    else if (a->init_data)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--init data is for RBMs and DBNs; a bm's chains start "
+                      "from random states");
+    if (st == EBM_OK) st = bm_chains_init(&g, D, (int)count, first, a->seed, EBM_RNG_GIBBS);
+    if (st == EBM_OK && a->mcmc) {
+        struct ebm_mcmc_opts o = { .kind = EBM_MCMC_MH, .scan = EBM_SCAN_RANDOM };
+        st = ebm_target_bm(&m, &t);
+        if (st == EBM_OK) st = ebm_mcmc_init(&s, &t, &o, (int)count, first, a->seed);
+    }
+    if (st == EBM_OK) {
+        x = calloc((size_t)count * D + 1, sizeof *x);
+        trace = a->diagnostics ? calloc((size_t)count * K + 1, sizeof *trace) : NULL;
+        if (par->rank == 0) {
+            all = malloc(((size_t)a->n * D) * sizeof *all);
+            counts = calloc(2 * (size_t)par->size, sizeof *counts);
+        }
+        if (!x || (a->diagnostics && !trace) || (par->rank == 0 && (!all || !counts)))
+            st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %d samples of %d units on rank %d",
+                          a->n, D, par->rank);
+    }
+    st = ebm_par_agree(par, st);
+    struct ebm_mcmc_counts c = { 0 };
+    struct ebm_trace_diag diag = { 0 };
+    if (st == EBM_OK) {
+        bm_chains_random_init(&g, m.spin, x);
+        for (int k = 0; k < K; k++) {
+            if (a->mcmc) ebm_mcmc_run(&s, x, 1, &c);
+            else bm_gibbs_sweep(&m, &g, x, 1);
+            if (!trace) continue;
+            for (int64_t r0 = 0; r0 < count; r0 += 256) {
+                double e[256];
+                int rows = (int)(count - r0 < 256 ? count - r0 : 256);
+                bm_energy(&m, x + r0 * D, rows, e);
+                for (int r = 0; r < rows; r++) trace[(r0 + r) * K + k] = e[r];
+            }
+        }
+        int64_t n2[2] = { c.proposed, c.accepted };
+        int rc = MPI_Allreduce(MPI_IN_PLACE, n2, 2, MPI_INT64_T, MPI_SUM, par->world);
+        if (rc != MPI_SUCCESS) st = ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Allreduce");
+        c.proposed = n2[0];
+        c.accepted = n2[1];
+        if (st == EBM_OK && trace) st = ebm_diagnose_comm(trace, (int)count, K, par->world, &diag);
+        ebm_units_to_intensity(m.spin ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI, x, count, D, NULL,
+                               NULL);
+        if (st == EBM_OK)
+            st = gather_rows(par, x, count, D, a->n, all, counts, counts ? counts + par->size : NULL);
+    }
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK && par->rank == 0)
+        st = a->kind == OUT_PNG
+                 ? ebm_png_write_tiles(a->out, all, a->n, D, 1, info.image_h, info.image_w, 10,
+                                       false)
+                 : write_h5(a->out, all, a->n, D, info.image_h, info.image_w, a);
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK && par->rank == 0) {
+        printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", K,
+               a->mcmc ? "Metropolis-Hastings" : "sequential-Gibbs", K == 1 ? "" : "s");
+        if (a->mcmc)
+            printf(", acceptance %.4f", c.proposed > 0 ? (double)c.accepted / (double)c.proposed
+                                                       : 0.0);
+        printf(", bm of %d %s units, init random) -> %s\n", D, m.spin ? "spin" : "binary",
+               a->out);
+        if (a->diagnostics)
+            printf("diagnostics: energy traces of %d chains x %d steps: ESS %.1f (per chain: "
+                   "min %.1f, mean %.1f), split-R-hat %.4f%s\n", diag.chains, diag.draws,
+                   diag.ess, diag.ess_chain_min, diag.ess_chain_mean, diag.rhat,
+                   diag.rhat > 1.01 ? "  (above 1.01: the chains have not mixed; run more steps)"
+                                    : "");
+    }
+    free(x);
+    free(all);
+    free(counts);
+    free(trace);
+    ebm_mcmc_free(&s);
+    bm_chains_free(&g);
+    bm_free(&m);
+    return st;
+}
+
 static void layers_text(const struct dbn *d, char *buf, size_t len)
 {
     size_t used = 0;
@@ -479,6 +587,11 @@ static ebm_status sample(const struct sample_args *a)
     ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out(a) : EBM_OK);
     if (st == EBM_OK)
         st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
+    if (st == EBM_OK && strcmp(type, "bm") == 0) {
+        st = sample_bm(a, &par);
+        ebm_par_free(&par);
+        return st;
+    }
     if (st == EBM_OK && strcmp(type, "rbm") == 0) {
         st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &typed, &info));
         if (st == EBM_OK && rbm_is_binary(&typed)) rbm_free(&typed);

@@ -152,11 +152,18 @@ static void print_header(const struct ebm_trainer *tr, const char *resume_path)
     const struct ebm_config *c = &tr->cfg;
     char text[8192];
     ebm_config_format(c, text, sizeof text);
-    printf("ebm train: rbm %dx%d on %s (%lld rows), %d ranks x batch %d = %d per step, "
+    char model[96];
+    if (strcmp(c->model.type, "bm") == 0)
+        snprintf(model, sizeof model, "bm %d %s units", tr->V,
+                 c->model.visible == EBM_UNIT_SPIN ? "spin" : "binary");
+    else
+        snprintf(model, sizeof model, "rbm %dx%d", tr->V, tr->H);
+    const char *method = c->train.negative == EBM_NEGATIVE_EXACT ? "exact"
+                       : c->train.persistent ? "PCD" : "CD";
+    printf("ebm train: %s on %s (%lld rows), %d ranks x batch %d = %d per step, "
            "%s-%d, %lld steps/epoch\n",
-           tr->V, tr->H, c->data.path, (long long)tr->data.n_total, tr->par->size, tr->B,
-           tr->B * tr->par->size, c->train.persistent ? "PCD" : "CD", c->train.k,
-           (long long)tr->steps_per_epoch);
+           model, c->data.path, (long long)tr->data.n_total, tr->par->size, tr->B,
+           tr->B * tr->par->size, method, c->train.k, (long long)tr->steps_per_epoch);
     if (resume_path[0])
         printf("resuming from %s at epoch %d, step %lld\n", resume_path, tr->epoch,
                (long long)tr->step);

@@ -55,7 +55,10 @@ static const char *const schedule_names[] = {
     [EBM_LR_CONSTANT] = "constant", [EBM_LR_LINEAR] = "linear", [EBM_LR_EXP] = "exp",
     [EBM_LR_EXP + 1] = NULL,
 };
-static const char *const model_names[] = { "rbm", "dbn", NULL };
+static const char *const model_names[] = { "rbm", "dbn", "bm", NULL };
+static const char *const negative_names[] = {
+    [EBM_NEGATIVE_CHAINS] = "chains", [EBM_NEGATIVE_EXACT] = "exact", [EBM_NEGATIVE_EXACT + 1] = NULL,
+};
 /* Indexed by enum ebm_unit_type (ebm/units.h). */
 static const char *const visible_names[] = { "bernoulli", "spin", "gaussian", NULL };
 static const char *const hidden_names[] = { "bernoulli", "spin", NULL };
@@ -84,13 +87,13 @@ static const struct key keys[] = {
     KEY(data, standardize, K_BOOL, 0, 0, 0, "false", NULL,
         "shift and scale each column to mean 0, std 1 over the training split (gaussian visible units); stored in checkpoints"),
     KEY(model, type, K_STRING, 0, 0, NONEMPTY, "rbm", model_names,
-        "model family: rbm, or dbn (a stack of RBMs trained as a pipeline)"),
+        "model family: rbm, dbn (a stack of RBMs trained as a pipeline) or bm (fully visible Boltzmann machine)"),
     KEY(model, hidden, K_INT, 1, 1000000, 0, "500", NULL,
         "hidden units of the RBM (rbm only)"),
     KEY(model, layers, K_STRING, 0, 0, 0, "", NULL,
         "dbn: layer sizes from the data up, e.g. 784,500,500,2000 (not used by rbm)"),
     KEY(model, visible, K_ENUM, 0, 0, 0, "bernoulli", visible_names,
-        "rbm visible unit type: bernoulli {0,1}, spin {-1,+1} or gaussian (real, per-unit sigma)"),
+        "visible unit type: bernoulli {0,1}, spin {-1,+1} or gaussian (real, per-unit sigma; rbm only)"),
     KEY(model, hidden_type, K_ENUM, 0, 0, 0, "bernoulli", hidden_names,
         "rbm hidden unit type: bernoulli {0,1} or spin {-1,+1} (model.hidden is their count)"),
     KEY(model, learn_sigma, K_BOOL, 0, 0, 0, "true", NULL,
@@ -115,6 +118,8 @@ static const struct key keys[] = {
         "Gibbs steps per update (CD-k or PCD-k)"),
     KEY(train, persistent, K_BOOL, 0, 0, 0, "true", NULL,
         "keep the negative chains between updates (PCD); false restarts them from the data (CD)"),
+    KEY(train, negative, K_ENUM, 0, 0, 0, "chains", negative_names,
+        "bm: the gradient's model term from Gibbs chains, or exact by enumeration (at most 20 units)"),
     KEY(train, chains, K_INT, 1, 1000000, 0, "100", NULL,
         "persistent chains per rank"),
     KEY(train, centering, K_BOOL, 0, 0, 0, "false", NULL,
@@ -678,12 +683,32 @@ static ebm_status validate_dbn(const struct ebm_config *cfg)
     return EBM_OK;
 }
 
+static ebm_status validate_bm(const struct ebm_config *cfg)
+{
+    if (cfg->model.layers[0])
+        return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s' is for stacked models; a bm has "
+                        "one unit per data column", cfg->model.layers);
+    if (cfg->train.centering)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.centering is for RBMs; set it to false for "
+                        "model.type = bm");
+    if (cfg->train.eval_every > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every's AIS estimate is for RBMs; a bm's "
+                        "log-likelihood comes from ebm eval (exact up to 20 units)");
+    return EBM_OK;
+}
+
 /* Unit types against the keys that assume binary units. */
 static ebm_status validate_units(const struct ebm_config *cfg)
 {
     int gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN;
     int binary = cfg->model.visible == EBM_UNIT_BERNOULLI &&
                  cfg->model.hidden_type == EBM_UNIT_BERNOULLI;
+    int bm = !strcmp(cfg->model.type, "bm");
+    if (bm && (gaussian || cfg->model.hidden_type != EBM_UNIT_BERNOULLI))
+        return EBM_FAIL(EBM_ERR_INPUT, "model.type = bm has no hidden units and takes "
+                        "model.visible = bernoulli or spin (it is %s; model.hidden_type = %s)",
+                        visible_names[cfg->model.visible], hidden_names[cfg->model.hidden_type]);
+    if (bm) binary = 1; /* spin states are a bm's own, handled by its sweep */
     if (!binary && strcmp(cfg->model.type, "rbm") != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "model.visible = %s, model.hidden_type = %s: unit types "
                         "other than bernoulli are for model.type = rbm",
@@ -725,6 +750,10 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
         return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s' is for stacked models; "
                         "model.type = rbm takes its size from model.hidden", cfg->model.layers);
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
+    if (!strcmp(cfg->model.type, "bm")) EBM_TRY(validate_bm(cfg));
+    if (strcmp(cfg->model.type, "bm") != 0 && cfg->train.negative == EBM_NEGATIVE_EXACT)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.negative = exact is for model.type = bm; an "
+                        "rbm's model term comes from chains");
     EBM_TRY(validate_units(cfg));
     if (cfg->data.include_labels[0]) {
         int labels[EBM_MAX_LABELS], n;

@@ -322,3 +322,45 @@ ebm_status ebm_model_read_dbn(const char *path, MPI_Comm comm, struct dbn *d,
     if (st != EBM_OK) dbn_free(d);
     return st;
 }
+
+static ebm_status read_bm_contents(struct ebm_ckpt *ck, struct bm *m, struct ebm_model_info *info)
+{
+    char *type = NULL;
+    EBM_TRY(read_type(ck, &type));
+    ebm_status st = strcmp(type, "bm") == 0
+                        ? EBM_OK
+                        : EBM_FAIL(EBM_ERR_INPUT, "%s: holds a '%s' model, not a bm", ck->path,
+                                   type);
+    free(type);
+    EBM_TRY(st);
+    int64_t D, spin;
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "n_units", &D));
+    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/model", "spin", &spin));
+    if (D <= 0 || D > 1000000 || (spin != 0 && spin != 1))
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged bm: n_units = %lld, spin = %lld", ck->path,
+                        (long long)D, (long long)spin);
+    EBM_TRY(bm_init(m, (int)D, (int)spin));
+    int64_t wd[2] = { D, D };
+    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/W", m->W, 2, wd));
+    EBM_TRY(ebm_ckpt_read_f32(ck, "/model/bias", m->bias, 1, &D));
+    if (bm_validate(m) != EBM_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", ebm_error_message());
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: /model: %s", ck->path, why);
+    }
+    read_info(ck, (int)D, info);
+    return EBM_OK;
+}
+
+ebm_status ebm_model_read_bm(const char *path, MPI_Comm comm, struct bm *m,
+                             struct ebm_model_info *info)
+{
+    memset(m, 0, sizeof *m);
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, comm));
+    ebm_status st = read_bm_contents(&ck, m, info);
+    ebm_ckpt_close(&ck);
+    if (st != EBM_OK) bm_free(m);
+    return st;
+}

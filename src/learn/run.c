@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ebm/metrics.h"
+#include "ebm/bm_learn.h"
 #include "ebm/png.h"
 #include "ebm/stop.h"
 
@@ -41,6 +42,26 @@ static void progress(const struct ebm_trainer *tr, int64_t done, int64_t total)
     fflush(stdout);
 }
 
+/* A BM's filters are the rows of W (each unit's couplings, as an image);
+ * its samples are the chains' states. */
+static ebm_status write_bm_pictures(struct ebm_trainer *tr, char *path, int h, int w)
+{
+    int D = tr->V, n = D < 100 ? D : 100;
+    EBM_TRY(ebm_png_write_tiles(path, tr->bm.model.W, n, D, 1, h, w, 10, true));
+    if (!tr->chains || tr->step == 0) return EBM_OK;
+    snprintf(path + strlen(path) - strlen("filters.png"), strlen("filters.png") + 1,
+             "samples.png");
+    n = tr->C < 100 ? tr->C : 100;
+    float *img;
+    EBM_ALLOC(img, (size_t)n * D);
+    memcpy(img, tr->chains, sizeof(float) * (size_t)n * D);
+    ebm_units_to_intensity(tr->bm.model.spin ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI, img, n, D,
+                           NULL, NULL);
+    ebm_status st = ebm_png_write_tiles(path, img, n, D, 1, h, w, 10, false);
+    free(img);
+    return st;
+}
+
 static ebm_status write_pictures(struct ebm_trainer *tr)
 {
     if (tr->par->rank != 0 || tr->data.image_h <= 0) return EBM_OK;
@@ -48,6 +69,7 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
     if ((int64_t)h * w != tr->V) return EBM_OK;
     char path[2048];
     snprintf(path, sizeof path, "%s/filters.png", tr->cfg.output.dir);
+    if (ebm_trainer_is_bm(tr)) return write_bm_pictures(tr, path, h, w);
     int n = tr->H < 100 ? tr->H : 100;
     EBM_TRY(ebm_png_write_tiles(path, tr->model.W, n, 1, tr->H, h, w, 10, true));
     if (tr->chains && tr->step > 0) {
@@ -99,11 +121,11 @@ static ebm_status stop_here(struct ebm_trainer *tr)
                     "continue with --resume auto", (long long)tr->step, tr->checkpoint_path);
 }
 
-static int params_finite(const struct rbm *m)
+static int params_finite(const struct ebm_trainer *tr)
 {
+    if (ebm_trainer_is_bm(tr)) return ebm_bm_params_finite(tr);
     double s = 0.0;
-    size_t n = rbm_block_size(m->n_visible, m->n_hidden);
-    for (size_t i = 0; i < n; i++) s += m->block[i];
+    for (size_t i = 0; i < tr->model.block_len; i++) s += tr->model.block[i];
     return isfinite(s);
 }
 
@@ -228,7 +250,7 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
         if (show_bar) printf("\r\033[K");
         double t1 = now();
         tr->epoch++;
-        if (!params_finite(&tr->model))
+        if (!params_finite(tr))
             return EBM_FAIL(EBM_ERR_NUMERIC, "training diverged in epoch %d (non-finite "
                             "parameters); lower [train] lr (now %g)", tr->epoch, cfg->train.lr);
         struct ebm_epoch_metrics m;

@@ -11,6 +11,7 @@
 
 #include <cblas.h>
 
+#include "ebm/bm_learn.h"
 #include "ebm/checkpoint.h"
 #include "ebm/model_file.h"
 #include "ebm/rng.h"
@@ -27,7 +28,8 @@ static const char *binarize_name(enum ebm_binarize b)
     return "none";
 } /* seed, rank, sample block, binarize block */
 
-static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+/* The RBM's tensors: parameters, unit types, standardisation, optimizer. */
+static ebm_status save_rbm(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     EBM_TRY(ebm_ckpt_attr_str(ck, "/model", "type", "rbm"));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_visible", tr->V));
@@ -45,6 +47,12 @@ static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         EBM_TRY(ebm_ckpt_write_f32(ck, "/optim/visible_offset", tr->mu, 1, &vd));
         EBM_TRY(ebm_ckpt_write_f32(ck, "/optim/hidden_offset", tr->lambda, 1, &hd));
     }
+    return EBM_OK;
+}
+
+static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+{
+    EBM_TRY(ebm_trainer_is_bm(tr) ? ebm_bm_save(tr, ck) : save_rbm(tr, ck));
     char cfg_text[8192];
     ebm_config_format(&tr->cfg, cfg_text, sizeof cfg_text);
     EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "config", cfg_text));
@@ -149,24 +157,9 @@ static ebm_status load_chains(struct ebm_trainer *tr, struct ebm_ckpt *ck, int64
     return EBM_OK;
 }
 
-static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+/* An RBM's hidden size and unit types against this run's. */
+static ebm_status load_rbm_types(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
-    char *type = NULL;
-    EBM_TRY(ebm_ckpt_read_attr_str(ck, "/model", "type", &type));
-    int is_rbm = strcmp(type, "rbm") == 0;
-    if (!is_rbm) {
-        ebm_status st = EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint holds a '%s' model, expected rbm",
-                                 ck->path, type);
-        free(type);
-        return st;
-    }
-    free(type);
-    EBM_TRY(expect_i64(ck, "/model", "n_visible", tr->V, "n_visible (data width)"));
-    EBM_TRY(expect_i64(ck, "/data", "n_rows", tr->data.n_total,
-                       "data rows ([data] path, split, max_examples)"));
-    EBM_TRY(expect_str(ck, "/data", "split", tr->cfg.data.split, "[data] split"));
-    EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
-                       "[data] binarize"));
     EBM_TRY(expect_i64(ck, "/model", "n_hidden", tr->H, "n_hidden ([model] hidden)"));
     enum ebm_unit_type visible, hidden;
     EBM_TRY(ebm_ckpt_read_units(ck, &visible, &hidden));
@@ -176,6 +169,28 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
                         ebm_unit_type_name(visible), ebm_unit_type_name(hidden),
                         ebm_unit_type_name(tr->model.vis.type),
                         ebm_unit_type_name(tr->model.hid.type));
+    return EBM_OK;
+}
+
+static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+{
+    char *type = NULL;
+    EBM_TRY(ebm_ckpt_read_attr_str(ck, "/model", "type", &type));
+    if (strcmp(type, tr->cfg.model.type) != 0) {
+        ebm_status st = EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint holds a '%s' model, expected %s "
+                                 "(model.type)", ck->path, type, tr->cfg.model.type);
+        free(type);
+        return st;
+    }
+    free(type);
+    int bm = ebm_trainer_is_bm(tr);
+    if (!bm) EBM_TRY(expect_i64(ck, "/model", "n_visible", tr->V, "n_visible (data width)"));
+    EBM_TRY(expect_i64(ck, "/data", "n_rows", tr->data.n_total,
+                       "data rows ([data] path, split, max_examples)"));
+    EBM_TRY(expect_str(ck, "/data", "split", tr->cfg.data.split, "[data] split"));
+    EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
+                       "[data] binarize"));
+    if (!bm) EBM_TRY(load_rbm_types(tr, ck));
     int64_t ranks, chains_per_rank, epoch;
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "ranks", &ranks));
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "chains_per_rank", &chains_per_rank));
@@ -188,8 +203,12 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint %s persistent chains; [train] persistent "
                         "must match", ck->path, chains_per_rank > 0 ? "has" : "has no");
     }
-    EBM_TRY(ebm_ckpt_read_rbm(ck, "/model", &tr->model));
-    EBM_TRY(ebm_ckpt_read_rbm(ck, "/optim/velocity", &tr->velocity));
+    if (bm) {
+        EBM_TRY(ebm_bm_load(tr, ck));
+    } else {
+        EBM_TRY(ebm_ckpt_read_rbm(ck, "/model", &tr->model));
+        EBM_TRY(ebm_ckpt_read_rbm(ck, "/optim/velocity", &tr->velocity));
+    }
     if (tr->mu) {
         int64_t vd = tr->V, hd = tr->H;
         EBM_TRY(ebm_ckpt_read_f32(ck, "/optim/visible_offset", tr->mu, 1, &vd));

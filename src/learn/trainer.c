@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ebm/bm_learn.h"
 #include "ebm/cd.h"
 #include "ebm/evaluate.h"
 #include "ebm/kernels.h"
@@ -28,6 +29,7 @@ static double now(void)
 static ebm_status alloc_buffers(struct ebm_trainer *tr)
 {
     int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
+    if (ebm_trainer_is_bm(tr)) return ebm_bm_alloc(tr);
     EBM_TRY(rbm_init_typed(&tr->model, V, H, (enum ebm_unit_type)tr->cfg.model.visible,
                            (enum ebm_unit_type)tr->cfg.model.hidden_type));
     rbm_set_log_sigma_min(&tr->model, (float)log(tr->cfg.model.sigma_min));
@@ -88,9 +90,10 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     memset(tr, 0, sizeof *tr);
     tr->cfg = *cfg;
     tr->par = par;
-    if (strcmp(cfg->model.type, "rbm") != 0)
+    if (strcmp(cfg->model.type, "rbm") != 0 && strcmp(cfg->model.type, "bm") != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] type: '%s' is not trained by this version "
-                        "(supported: rbm)", cfg->source, cfg->model.type);
+                        "(supported: rbm, bm; a dbn trains as a pipeline)", cfg->source,
+                        cfg->model.type);
     EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.split, cfg->data.max_examples,
                                    par->world, &tr->data));
     if (cfg->train.monitor > 0 && cfg->data.valid_split[0] &&
@@ -110,7 +113,11 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
                         "valid_split ('%s') and [train] monitor > 0", cfg->source,
                         cfg->data.valid_split);
     tr->V = tr->data.dim;
-    tr->H = cfg->model.hidden;
+    tr->H = strcmp(cfg->model.type, "bm") == 0 ? 0 : cfg->model.hidden;
+    if (cfg->train.negative == EBM_NEGATIVE_EXACT && tr->V > BM_EXACT_MAX_UNITS)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] negative = exact enumerates all 2^D states "
+                        "of a bm: at most %d units, but %s has %d columns", cfg->source,
+                        BM_EXACT_MAX_UNITS, cfg->data.path, tr->V);
     tr->B = cfg->train.batch_size;
     tr->C = cfg->train.persistent ? cfg->train.chains : cfg->train.batch_size;
     int64_t first, count;
@@ -157,6 +164,13 @@ static ebm_status standardize(struct ebm_trainer *tr)
 static void start_state(struct ebm_trainer *tr, const float *p)
 {
     const struct ebm_config *cfg = &tr->cfg;
+    if (ebm_trainer_is_bm(tr)) {
+        ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_SAMPLE);
+        ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->par->rank,
+                     EBM_RNG_BINARIZE);
+        ebm_bm_start(tr, p);
+        return;
+    }
     struct ebm_rng init;
     ebm_rng_init(&init, cfg->train.seed, 0, EBM_RNG_INIT);
     rbm_init_params(&tr->model, 0.01f, p, &init);
@@ -169,17 +183,23 @@ static void start_state(struct ebm_trainer *tr, const float *p)
     if (tr->chains) ebm_trainer_fresh_chains(tr, tr->chains, tr->C, &tr->rng_sample);
 }
 
+/* Whether visible values are spins: {0,1} data become {-1,+1}. */
+static int spin_visible(const struct ebm_trainer *tr)
+{
+    return ebm_trainer_is_bm(tr) ? tr->bm.model.spin : tr->model.vis.type == EBM_UNIT_SPIN;
+}
+
 void ebm_trainer_fresh_chains(const struct ebm_trainer *tr, float *rows, int64_t n,
                               struct ebm_rng *rng)
 {
     size_t len = (size_t)n * tr->V;
-    if (tr->model.vis.type == EBM_UNIT_GAUSSIAN) {
+    if (!ebm_trainer_is_bm(tr) && tr->model.vis.type == EBM_UNIT_GAUSSIAN) {
         /* N(b, 1): the visible layer's own distribution at W = 0, sigma = 1. */
         ebm_rng_normal(rng, rows, len);
         for (size_t i = 0; i < len; i++) rows[i] += tr->model.vbias[i % (size_t)tr->V];
         return;
     }
-    float off = tr->model.vis.type == EBM_UNIT_SPIN ? -1.0f : 0.0f;
+    float off = spin_visible(tr) ? -1.0f : 0.0f;
     ebm_rng_uniform(rng, rows, len);
     for (size_t i = 0; i < len; i++) rows[i] = rows[i] < 0.5f ? 1.0f : off;
 }
@@ -267,6 +287,7 @@ void ebm_trainer_free(struct ebm_trainer *tr)
 {
     if (!tr) return;
     rbm_free(&tr->model);
+    ebm_bm_free(tr);
     free(tr->grad_block);
     free(tr->velocity_block);
     free(tr->mu);
@@ -321,7 +342,7 @@ static void visible_row(struct ebm_trainer *tr, const float *x, float *v, int mo
         break;
     case EBM_BINARIZE_NONE: memcpy(v, x, sizeof(float) * (size_t)V); break;
     }
-    if (tr->model.vis.type == EBM_UNIT_SPIN)
+    if (spin_visible(tr))
         for (int i = 0; i < V; i++) v[i] = 2.0f * v[i] - 1.0f;
 }
 
@@ -350,11 +371,48 @@ ebm_status ebm_trainer_step(struct ebm_trainer *tr)
     return ebm_trainer_update(tr);
 }
 
+static void rbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm);
+
 ebm_status ebm_trainer_update(struct ebm_trainer *tr)
 {
     const struct ebm_config *cfg = &tr->cfg;
     int B = tr->B, C = tr->C, P = tr->par->size;
     double t0 = now();
+    float inv_nd = 1.0f / (float)((double)P * B), inv_nm = 1.0f / (float)((double)P * C);
+    if (ebm_trainer_is_bm(tr)) ebm_bm_statistics(tr, inv_nd, inv_nm);
+    else rbm_statistics(tr, inv_nd, inv_nm);
+    /* A stop request rides on the gradient's allreduce: no extra message,
+     * and every rank learns of it after the same step. */
+    tr->grad_block[tr->grad_len - 1] = ebm_stop_requested() ? 1.0f : 0.0f;
+    double t1 = now();
+    EBM_TRY(ebm_par_allreduce_sum(tr->par, tr->grad_block, tr->grad_len));
+    double t2 = now();
+    tr->stop_agreed = tr->grad_block[tr->grad_len - 1] > 0.5f;
+    int64_t total = tr->steps_per_epoch * cfg->train.epochs;
+    double lr = optim_lr(cfg, tr->step, total);
+    if (ebm_trainer_is_bm(tr)) {
+        ebm_bm_update(tr, lr);
+    } else {
+        optim_step(&tr->model, &tr->grad, &tr->velocity, lr, cfg->train.momentum,
+                   cfg->train.weight_decay, tr->mu, tr->lambda);
+        if (tr->lambda) {
+            float rate = (float)cfg->train.center_rate;
+            for (int j = 0; j < tr->H; j++)
+                tr->lambda[j] = (1.0f - rate) * tr->lambda[j] + rate * tr->hmean[j];
+        }
+    }
+    tr->step++;
+    double t3 = now();
+    tr->time.compute += (t1 - t0) + (t3 - t2);
+    tr->time.allreduce += t2 - t1;
+    return EBM_OK;
+}
+
+/* The RBM's positive and negative phases into the gradient block. */
+static void rbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    int B = tr->B, C = tr->C;
     rbm_hidden_probs(&tr->model, tr->v_batch, B, tr->ph_data);
     if (cfg->train.persistent) {
         cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, NULL, tr->ph_neg, tr->h_neg,
@@ -364,7 +422,6 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr)
         cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, tr->ph_data, tr->ph_neg,
                           tr->h_neg, tr->pv_neg, &tr->rng_sample);
     }
-    float inv_nd = 1.0f / (float)((double)P * B), inv_nm = 1.0f / (float)((double)P * C);
     /* Gaussian units enter the statistics as s(v) = v / sigma^2 (cd.h). */
     const struct ebm_units *vis = &tr->model.vis;
     cd_statistics(ebm_units_coupling(vis, tr->v_batch, B, tr->sv_batch), tr->ph_data, B,
@@ -375,26 +432,6 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr)
                                 &tr->grad);
     else if (tr->model.log_sigma)
         memset(tr->grad.log_sigma, 0, sizeof(float) * (size_t)tr->V);
-    /* A stop request rides on the gradient's allreduce: no extra message,
-     * and every rank learns of it after the same step. */
-    tr->grad_block[tr->grad_len - 1] = ebm_stop_requested() ? 1.0f : 0.0f;
-    double t1 = now();
-    EBM_TRY(ebm_par_allreduce_sum(tr->par, tr->grad_block, tr->grad_len));
-    double t2 = now();
-    tr->stop_agreed = tr->grad_block[tr->grad_len - 1] > 0.5f;
-    int64_t total = tr->steps_per_epoch * cfg->train.epochs;
-    optim_step(&tr->model, &tr->grad, &tr->velocity, optim_lr(cfg, tr->step, total),
-               cfg->train.momentum, cfg->train.weight_decay, tr->mu, tr->lambda);
-    if (tr->lambda) {
-        float rate = (float)cfg->train.center_rate;
-        for (int j = 0; j < tr->H; j++)
-            tr->lambda[j] = (1.0f - rate) * tr->lambda[j] + rate * tr->hmean[j];
-    }
-    tr->step++;
-    double t3 = now();
-    tr->time.compute += (t1 - t0) + (t3 - t2);
-    tr->time.allreduce += t2 - t1;
-    return EBM_OK;
 }
 
 /* Sums over this rank's rows of reconstruction error and free energy. */
@@ -407,6 +444,11 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
         int rows = (int)(n - r0 < B ? n - r0 : B);
         for (int r = 0; r < rows; r++)
             visible_row(tr, ds->x + (r0 + r) * V, tr->v_batch + (size_t)r * V, 1);
+        if (ebm_trainer_is_bm(tr)) {
+            ebm_bm_monitor(tr, tr->v_batch, rows, sums);
+            sums[2] += rows;
+            continue;
+        }
         rbm_free_energy(&tr->model, tr->v_batch, rows, tr->ph_data, fe);
         rbm_hidden_probs(&tr->model, tr->v_batch, rows, tr->ph_data);
         rbm_visible_probs(&tr->model, tr->ph_data, rows, tr->pv_monitor);

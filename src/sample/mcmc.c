@@ -111,6 +111,26 @@ ebm_status ebm_target_rbm(const struct rbm *m, struct ebm_target *out)
     return EBM_OK;
 }
 
+/* ---- Fully visible BM ---------------------------------------------------- */
+
+static void bm_energy_cb(const void *ctx, const float *x, int B, float *scratch, double *F)
+{
+    (void)scratch;
+    bm_energy(ctx, x, B, F);
+}
+
+ebm_status ebm_target_bm(const struct bm *m, struct ebm_target *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!m || m->n_units <= 0 || !m->W)
+        return EBM_FAIL(EBM_ERR_INPUT, "BM target: the model has no parameters");
+    out->dim = m->n_units;
+    out->kind = m->spin ? EBM_STATE_SPIN : EBM_STATE_BINARY;
+    out->ctx = m;
+    out->energy = bm_energy_cb;
+    return EBM_OK;
+}
+
 /* ---- Sampler ------------------------------------------------------------ */
 
 const char *ebm_mcmc_kind_name(enum ebm_mcmc_kind kind)
