@@ -3,6 +3,7 @@
  * give the same samples at any rank count, tested here without MPI). */
 #include "testutil.h"
 #include "enum.h"
+#include "typed.h"
 
 #include "ebm/gibbs.h"
 
@@ -55,7 +56,7 @@ static void exact_chain(const struct rbm *m, int steps, double out[NSTATES])
 static unsigned state_code(const float *v)
 {
     unsigned c = 0;
-    for (int i = 0; i < TV; i++) c |= (v[i] != 0.0f ? 1u : 0u) << i;
+    for (int i = 0; i < TV; i++) c |= (v[i] > 0.5f ? 1u : 0u) << i; /* on: 1 (not 0 or -1) */
     return c;
 }
 
@@ -136,6 +137,97 @@ static void test_gibbs_matches_exact_distribution(void **state)
     free(v);
     free(pv);
     rbm_free(&m);
+}
+
+
+/* Typed chains (spin visible or hidden units): the exact one-sweep kernel
+ * T[a][b] = sum_h p(h | v_a) p(v_b | h), both conditionals by normalising
+ * exp(-E(v, h)) over one layer, for any unit types. */
+static void typed_exact_chain(const struct rbm *m, int steps, double out[NSTATES])
+{
+    static double T[NSTATES][NSTATES];
+    float v[TV], h[TH];
+    int nh = 1 << TH;
+    for (unsigned a = 0; a < NSTATES; a++) {
+        typed_state(a, TV, m->vis.type, v);
+        double ph[1 << TH], zh = 0;
+        for (int c = 0; c < nh; c++) {
+            typed_state((unsigned)c, TH, m->hid.type, h);
+            zh += ph[c] = exp(-rbm_energy(m, v, h));
+        }
+        for (unsigned b = 0; b < NSTATES; b++) T[a][b] = 0;
+        for (int c = 0; c < nh; c++) {
+            typed_state((unsigned)c, TH, m->hid.type, h);
+            double pv[NSTATES], zv = 0;
+            for (unsigned b = 0; b < NSTATES; b++) {
+                typed_state(b, TV, m->vis.type, v);
+                zv += pv[b] = exp(-rbm_energy(m, v, h));
+            }
+            for (unsigned b = 0; b < NSTATES; b++) T[a][b] += ph[c] / zh * pv[b] / zv;
+        }
+    }
+    double d[NSTATES], next[NSTATES];
+    for (int a = 0; a < NSTATES; a++) d[a] = 1.0 / NSTATES;
+    for (int s = 0; s < steps; s++) {
+        for (int b = 0; b < NSTATES; b++) {
+            next[b] = 0;
+            for (int a = 0; a < NSTATES; a++) next[b] += d[a] * T[a][b];
+        }
+        memcpy(d, next, sizeof d);
+    }
+    memcpy(out, d, sizeof d);
+}
+
+/* Block Gibbs with spin units, through the unit types: N independent
+ * chains' final states against the exact p(v), by the same chi-square and
+ * TV bounds as the Bernoulli test above. */
+static void test_gibbs_typed_chains_match_exact_distribution(void **state)
+{
+    (void)state;
+    enum { N = 20000, STEPS = 50 };
+    static const enum ebm_unit_type pairs[][2] = {
+        { EBM_UNIT_SPIN, EBM_UNIT_SPIN },
+        { EBM_UNIT_SPIN, EBM_UNIT_BERNOULLI },
+        { EBM_UNIT_BERNOULLI, EBM_UNIT_SPIN },
+    };
+    for (int k = 0; k < 3; k++) {
+        struct rbm m;
+        typed_random_rbm(&m, TV, TH, pairs[k][0], pairs[k][1], 0.5f, 33 + k);
+        double logz = typed_log_z(&m), p[NSTATES], chain[NSTATES], mix = 0, pmin = 1;
+        float x[TV];
+        for (unsigned c = 0; c < NSTATES; c++) {
+            typed_state(c, TV, m.vis.type, x);
+            p[c] = exp(typed_neg_free_energy(&m, x) - logz);
+            pmin = fmin(pmin, p[c]);
+        }
+        typed_exact_chain(&m, STEPS, chain);
+        for (int c = 0; c < NSTATES; c++) mix += 0.5 * fabs(chain[c] - p[c]);
+        assert_close_d(mix, 0.0, 1e-9, "TV(exact typed chain after STEPS sweeps, p)");
+        assert_true(N * pmin >= 5.0);
+
+        float *v = malloc(sizeof(float) * N * TV), *pv = malloc(sizeof(float) * N * TV);
+        struct ebm_gibbs g;
+        assert_int_equal(ebm_gibbs_init(&g, TV, TH, N, 0, 34 + k), EBM_OK);
+        ebm_gibbs_random_init_for(&g, &m, v);
+        ebm_gibbs_run(&g, &m, v, STEPS, pv);
+        ebm_gibbs_free(&g);
+        double count[NSTATES] = { 0 }, chi2 = 0, tv = 0;
+        for (int r = 0; r < N; r++) count[state_code(v + r * TV)] += 1;
+        for (int c = 0; c < NSTATES; c++) {
+            double e = N * p[c];
+            chi2 += (count[c] - e) * (count[c] - e) / e;
+            tv += 0.5 * fabs(count[c] / N - p[c]);
+        }
+        print_message("%s/%s: chi-square %.2f (15 dof, critical 44.26), TV %.4f\n",
+                      ebm_unit_type_name(pairs[k][0]), ebm_unit_type_name(pairs[k][1]), chi2, tv);
+        assert_true(chi2 < 44.26); /* p = 1e-4, as above */
+        assert_close_d(tv, 0.0, 0.5 * sqrt(15.0 / N) + sqrt(log(1e4) / (2.0 * N)), "typed TV");
+        for (int i = 0; i < N * TV; i++)
+            assert_true(v[i] == 1.0f || v[i] == (m.vis.type == EBM_UNIT_SPIN ? -1.0f : 0.0f));
+        free(v);
+        free(pv);
+        rbm_free(&m);
+    }
 }
 
 /* A model big enough that BLAS takes its blocked paths. */
@@ -271,6 +363,7 @@ static void test_gibbs_rejects_chain_indices_past_32_bits(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_gibbs_typed_chains_match_exact_distribution),
     cmocka_unit_test(test_gibbs_matches_exact_distribution),
     cmocka_unit_test(test_gibbs_same_seed_same_samples),
     cmocka_unit_test(test_gibbs_split_chains_match_one_run),

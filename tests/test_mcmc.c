@@ -5,6 +5,7 @@
  * index. */
 #include "testutil.h"
 #include "enum.h"
+#include "typed.h"
 
 #include "ebm/diagnostics.h"
 #include "ebm/mcmc.h"
@@ -102,18 +103,18 @@ enum { TV = 8, TH = 4, NS = 1 << TV }; /* 256 visible states */
 static unsigned code_of(const float *v, int n)
 {
     unsigned c = 0;
-    for (int i = 0; i < n; i++) c |= (v[i] != 0.0f ? 1u : 0u) << i;
+    for (int i = 0; i < n; i++) c |= (v[i] > 0.5f ? 1u : 0u) << i; /* on: 1, off: 0 or -1 */
     return c;
 }
 
-/* p(v) and F(v) over all states. */
+/* p(v) and F(v) over all states (of any discrete unit types). */
 static void exact_p(const struct rbm *m, double *p, double *F)
 {
-    double logz = enum_log_z(m);
+    double logz = typed_log_z(m);
     float v[TV];
     for (unsigned c = 0; c < NS; c++) {
-        enum_state(c, TV, v);
-        F[c] = -enum_neg_free_energy(m, v);
+        typed_state(c, TV, m->vis.type, v);
+        F[c] = -typed_neg_free_energy(m, v);
         p[c] = exp(-F[c] - logz);
     }
 }
@@ -180,15 +181,18 @@ static double worst_tv(const double *T, const double *p)
 
 enum { MH_C = 4000 };
 
-/* MH_C chains of a V = 8, H = 4 RBM with weights and biases of scale sigma;
- * S samples per chain, thin sweeps apart (a power of 2; also the burn-in). */
+/* MH_C chains of a V = 8, H = 4 RBM with weights and biases of scale sigma
+ * (Bernoulli, or spin-spin: states in {-1,+1}, a flip is x -> -x); S
+ * samples per chain, thin sweeps apart (a power of 2; also the burn-in). */
 static void mh_matches_exact(enum ebm_mcmc_scan scan, int flip_form, float sigma, int thin,
-                             int S, uint64_t seed)
+                             int S, uint64_t seed, int spin)
 {
     const char *name = scan == EBM_SCAN_RANDOM ? "random scan" : "systematic scan";
-    const char *form = flip_form ? "O(H) flips" : "energy differences";
+    const char *form = spin ? "spins, energy differences"
+                     : flip_form ? "O(H) flips" : "energy differences";
     struct rbm m;
-    enum_random_rbm(&m, TV, TH, sigma, 100);
+    if (spin) typed_random_rbm(&m, TV, TH, EBM_UNIT_SPIN, EBM_UNIT_SPIN, sigma, 100);
+    else enum_random_rbm(&m, TV, TH, sigma, 100);
     static double p[NS], F[NS];
     exact_p(&m, p, F);
 
@@ -289,13 +293,13 @@ static void mh_matches_exact(enum ebm_mcmc_scan scan, int flip_form, float sigma
 static void test_mcmc_mh_random_scan_matches_exact_distribution(void **state)
 {
     (void)state;
-    mh_matches_exact(EBM_SCAN_RANDOM, 1, 1.0f, 32, 10, 101);
+    mh_matches_exact(EBM_SCAN_RANDOM, 1, 1.0f, 32, 10, 101, 0);
 }
 
 static void test_mcmc_mh_systematic_scan_matches_exact_distribution(void **state)
 {
     (void)state;
-    mh_matches_exact(EBM_SCAN_SYSTEMATIC, 1, 1.5f, 64, 5, 102);
+    mh_matches_exact(EBM_SCAN_SYSTEMATIC, 1, 1.5f, 64, 5, 102, 0);
 }
 
 /* The generic path a target without the flip form takes: one batched energy
@@ -303,11 +307,17 @@ static void test_mcmc_mh_systematic_scan_matches_exact_distribution(void **state
 static void test_mcmc_mh_energy_only_target_matches_exact_distribution(void **state)
 {
     (void)state;
-    mh_matches_exact(EBM_SCAN_RANDOM, 0, 1.0f, 32, 5, 103);
+    mh_matches_exact(EBM_SCAN_RANDOM, 0, 1.0f, 32, 5, 103, 0);
 }
 
 /* The RBM target's flip form against enumerated free energies, for every
  * state and unit. */
+static void test_mcmc_mh_spin_target_matches_exact_distribution(void **state)
+{
+    (void)state;
+    mh_matches_exact(EBM_SCAN_RANDOM, 0, 0.5f, 32, 5, 104, 1);
+}
+
 static void test_mcmc_rbm_target_flip_delta_is_exact(void **state)
 {
     (void)state;
@@ -884,6 +894,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mcmc_mh_random_scan_matches_exact_distribution),
     cmocka_unit_test(test_mcmc_mh_systematic_scan_matches_exact_distribution),
     cmocka_unit_test(test_mcmc_mh_energy_only_target_matches_exact_distribution),
+    cmocka_unit_test(test_mcmc_mh_spin_target_matches_exact_distribution),
     cmocka_unit_test(test_mcmc_mh_counts_are_state_changes),
     cmocka_unit_test(test_mcmc_grbm_target_matches_mixture_density),
     cmocka_unit_test(test_mcmc_langevin_and_mala_match_grbm_moments),
