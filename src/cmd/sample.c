@@ -63,7 +63,8 @@ static const char usage[] =
     "  --sampler S      gibbs (default) or mh for every model; langevin and\n"
     "                   mala for Gaussian visible units (docs/mcmc.md); mh and\n"
     "                   mala report their acceptance rate\n"
-    "  --step L         the Langevin/MALA step size (those samplers only)\n"
+    "  --step L         the Langevin/MALA step size; for mh on gaussian units,\n"
+    "                   the standard deviation of its random-walk proposals\n"
     "  --diagnostics    record every chain's (top RBM) free energy at every\n"
     "                   step and report the effective sample size and the\n"
     "                   split-R-hat of those traces across all chains (K >= 8)\n"
@@ -190,9 +191,11 @@ static ebm_status parse_args(int argc, char **argv, struct sample_args *a)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --init '%s' is neither 'random' nor 'data'",
                         init);
     int continuous = a->mcmc && a->sampler != EBM_MCMC_MH;
-    if (a->step > 0 && !continuous)
+    /* mh takes --step too, as its random-walk scale on Gaussian units
+     * (checked against the model in run_chains). */
+    if (a->step > 0 && !a->mcmc)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --step is the step size of --sampler "
-                        "langevin or mala");
+                        "langevin or mala, or mh's random-walk scale on gaussian units");
     if (continuous && !(a->step > 0))
         return EBM_FAIL(EBM_ERR_INPUT, "ebm sample: --sampler %s needs --step L (the step "
                         "size, e.g. 0.01)", ebm_mcmc_kind_name(a->sampler));
@@ -412,6 +415,14 @@ static ebm_status run_chains(const struct sample_args *a, const struct ebm_par *
                           "units; the model in %s has %s ones (use gibbs or mh)",
                           ebm_mcmc_kind_name(a->sampler), a->ckpt,
                           ebm_unit_type_name(m->vis.type));
+        int real = m->vis.type == EBM_UNIT_GAUSSIAN;
+        if (st == EBM_OK && a->sampler == EBM_MCMC_MH && real && !(a->step > 0))
+            st = EBM_FAIL(EBM_ERR_INPUT, "--sampler mh on the gaussian visible units of %s "
+                          "needs --step S, the standard deviation of its random-walk "
+                          "proposals (e.g. 0.1)", a->ckpt);
+        if (st == EBM_OK && a->sampler == EBM_MCMC_MH && !real && a->step > 0)
+            st = EBM_FAIL(EBM_ERR_INPUT, "--step: --sampler mh on %s units proposes single-unit "
+                          "flips and takes no step size", ebm_unit_type_name(m->vis.type));
         struct ebm_mcmc_opts o = { .kind = a->sampler, .scan = EBM_SCAN_RANDOM, .step = a->step };
         if (st == EBM_OK) st = ebm_target_rbm(m, &t);
         if (st == EBM_OK) st = ebm_mcmc_init(&s, &t, &o, (int)count, first, a->seed);
@@ -475,6 +486,9 @@ static ebm_status sample_bm(const struct sample_args *a, const struct ebm_par *p
         st = EBM_FAIL(EBM_ERR_INPUT, "--sampler %s needs real-valued (gaussian) visible units; "
                       "the bm in %s has %s units (use gibbs or mh)",
                       ebm_mcmc_kind_name(a->sampler), a->ckpt, m.spin ? "spin" : "bernoulli");
+    else if (a->step > 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "--step: --sampler mh on a bm proposes single-unit flips "
+                      "and takes no step size");
     else if (a->init_data)
         st = EBM_FAIL(EBM_ERR_INPUT, "--init data is for RBMs and DBNs; a bm's chains start "
                       "from random states");
@@ -676,7 +690,7 @@ static ebm_status sample(const struct sample_args *a)
                                               [EBM_MCMC_MALA] = "MALA" };
         printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", a->steps,
                a->mcmc ? names[a->sampler] : "Gibbs", a->steps == 1 ? "" : "s");
-        if (a->mcmc && a->sampler != EBM_MCMC_MH) printf(", step size %g", a->step);
+        if (a->mcmc && a->step > 0) printf(", step size %g", a->step);
         /* Unadjusted Langevin accepts every move: no rate to report. */
         if (a->mcmc && a->sampler != EBM_MCMC_LANGEVIN)
             printf(", acceptance %.4f", rep.proposed > 0 ? (double)rep.accepted / (double)rep.proposed

@@ -84,9 +84,12 @@ report "eval: exact log-likelihood, the same at 1 and 2 ranks" \
 
 for s in gibbs mh; do
     ebm sample "$CK" --n 7 --steps 12 --sampler $s --out "$T/s1-$s.h5"
+    why=$([ "$rc" -eq 0 ] || echo "1 rank: rc $rc")
     ebm2 sample "$CK" --n 7 --steps 12 --sampler $s --out "$T/s2-$s.h5"
-    why=$(values "$T/s1-$s.h5" /samples | awk '$1 != 0 && $1 != 1 { bad = 1 } END { exit bad }' ||
-          echo 'values other than 0 and 1')
+    [ "$rc" -eq 0 ] || why+=$'\n'"2 ranks: rc $rc"
+    [ "$(values "$T/s1-$s.h5" /samples | wc -l)" -eq 112 ] || why+=$'\n'"not 7 x 16 values"
+    values "$T/s1-$s.h5" /samples | awk '$1 != 0 && $1 != 1 { bad = 1 } END { exit bad }' ||
+        why+=$'\n'"values other than 0 and 1"
     cmp -s <(values "$T/s1-$s.h5" /samples) <(values "$T/s2-$s.h5" /samples) ||
         why+=$'\n'"1 and 2 ranks differ"
     report "sample --sampler $s: binary states, the same at 1 and 2 ranks" "$why"
@@ -98,6 +101,8 @@ report "sample: a PNG and energy-trace diagnostics" \
 GUARD=$T/b GUARD_SNAP=$(snap "$T/b")
 ebm sample "$CK" --n 4 --steps 5 --sampler langevin --step 0.1 --out "$T/x.h5"
 expect_error "sample --sampler langevin on a bm is refused" "langevin" "bernoulli units"
+ebm sample "$CK" --n 4 --steps 5 --sampler mh --step 0.1 --out "$T/x.h5"
+expect_error "sample --sampler mh --step on a bm is refused" "--step" "single-unit flips"
 ebm train "$T/bm.ini" --set output.dir="$T/e1" --set model.visible=gaussian \
     --set data.binarize=none
 expect_error "bm with gaussian units" "model.type = bm" "bernoulli or spin"

@@ -505,7 +505,7 @@ expect_error "sample: mala on binary visible units is refused" "mala" "bernoulli
 ebm sample "$S_CK" --n 5 --steps 10 --sampler hmc --out "$T/x.h5"
 expect_error "sample: unknown --sampler names the choices" "hmc" "gibbs, mh, langevin, mala"
 ebm sample "$S_CK" --n 5 --steps 10 --sampler mh --step 0.5 --out "$T/x.h5"
-expect_error "sample: --step is only for langevin and mala" "--step"
+expect_error "sample: --step with mh on binary units is refused" "--step" "single-unit flips"
 ebm sample "$S_CK" --n 5 --steps 4 --diagnostics --out "$T/x.h5"
 expect_error "sample: --diagnostics needs at least 8 steps" "--steps must be at least 8"
 ebm sample "$S_CK" --n 5 --steps 2 --out "$T/x.h5" --init noise

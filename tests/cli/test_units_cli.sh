@@ -99,15 +99,21 @@ report "eval (AIS, 2 ranks): the interval holds the exact log Z $exact" \
 
 # ---- Gaussian-Bernoulli: samplers ------------------------------------------------
 
-for s in gibbs "mala --step 0.05" "langevin --step 0.05" mh; do
+for s in gibbs "mala --step 0.05" "langevin --step 0.05" "mh --step 0.3"; do
     name=${s%% *}
     ebm sample "$CK" --n 6 --steps 20 --sampler $s --out "$T/s-$name.h5"
+    why=$([ "$rc" -eq 0 ] || echo "1 rank: rc $rc")
     ebm2 sample "$CK" --n 6 --steps 20 --sampler $s --out "$T/s2-$name.h5"
-    why=$(values "$T/s-$name.h5" /samples | in_range -20 20 || echo 'values not finite')
+    [ "$rc" -eq 0 ] || why+=$'\n'"2 ranks: rc $rc"
+    [ "$(values "$T/s-$name.h5" /samples | wc -l)" -eq 96 ] || why+=$'\n'"not 6 x 16 values"
+    values "$T/s-$name.h5" /samples | in_range -20 20 || why+=$'\n'"values not finite"
     cmp -s <(values "$T/s-$name.h5" /samples) <(values "$T/s2-$name.h5" /samples) ||
         why+=$'\n'"1 and 2 ranks differ"
     report "sample --sampler $name: finite data-space values, the same at 1 and 2 ranks" "$why"
 done
+ebm sample "$CK" --n 6 --steps 20 --sampler mh --out "$T/x.h5"
+GUARD=$T/g GUARD_SNAP=$(snap "$T/g")
+expect_error "sample --sampler mh on gaussian units needs --step" "mh" "--step"
 ebm sample "$CK" --n 6 --steps 20 --sampler mala --step 0.05 --out "$T/s.png"
 report "sample --sampler mala reports the step size and the acceptance rate; draws a PNG" \
     "$([ "$rc" -eq 0 ] || echo "rc $rc"; grep -q 'step size 0.05, acceptance [01]\.[0-9]' "$T/out" || echo 'no report'
@@ -140,6 +146,7 @@ report "eval --exact of the spin RBM says so" \
 ebm sample "$SK" --n 4 --steps 10 --sampler mh --out "$T/spin.h5"
 report "sample --sampler mh on spins: states written as intensities 0 and 1" \
     "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       [ "$(values "$T/spin.h5" /samples | wc -l)" -eq 64 ] || echo 'not 4 x 16 values'
        values "$T/spin.h5" /samples | awk '$1 != 0 && $1 != 1 { bad = 1 } END { exit bad }' ||
            echo 'values other than 0 and 1')"
 ebm sample "$SK" --n 4 --steps 10 --sampler langevin --step 0.1 --out "$T/x.h5"
