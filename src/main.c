@@ -20,6 +20,8 @@ static const char usage[] =
     "  transform CKPT --data FILE --layer K --out FILE.h5\n"
     "                                                    a DBN layer's features as a dataset\n"
     "  score CKPT --data FILE --out FILE.h5              per-row anomaly scores (free energy)\n"
+    "  denoise CKPT --data F --corrupt C --method M --steps K --out FILE.h5\n"
+    "                                                    restore corrupted rows (PSNR before/after)\n"
     "  classify train --data FILE --out MODEL.h5         a softmax classifier on features\n"
     "  classify eval MODEL --data FILE                   its test error and confusion matrix\n"
     "\n"
@@ -39,6 +41,7 @@ static const struct command commands[] = {
     { "sample", ebm_cmd_sample },
     { "transform", ebm_cmd_transform },
     { "score", ebm_cmd_score },
+    { "denoise", ebm_cmd_denoise },
     { "classify", ebm_cmd_classify },
 };
 

@@ -16,6 +16,7 @@ int ebm_cmd_sample(int argc, char **argv);
 int ebm_cmd_transform(int argc, char **argv);
 int ebm_cmd_score(int argc, char **argv);
 int ebm_cmd_classify(int argc, char **argv);
+int ebm_cmd_denoise(int argc, char **argv);
 
 /* Prints the recorded error once (rank 0; every rank holds the same
  * message after ebm_par_agree) and maps the status to an exit code. */

@@ -21,6 +21,8 @@ enum ebm_rng_purpose {
     EBM_RNG_DBN_SAMPLE = 11, /* DBN top-down pass of ebm sample, per chain */
     EBM_RNG_BM_CHAINS = 12,  /* fully visible BM training chains, per global chain */
     EBM_RNG_MCMC = 16,     /* Metropolis-Hastings, Langevin and MALA chains, per chain */
+    EBM_RNG_DENOISE_CORRUPT = 40, /* ebm denoise: the corruption of each row */
+    EBM_RNG_DENOISE_GIBBS = 41,   /* ebm denoise: each row's clamped Gibbs chain */
     EBM_RNG_TEST = 99,
 };
 
