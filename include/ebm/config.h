@@ -42,6 +42,7 @@ struct ebm_config {
         int hidden_type;              /* enum ebm_unit_type: bernoulli | spin */
         bool learn_sigma;             /* gaussian: learn log sigma, else sigma = 1 */
         double sigma_min;             /* gaussian: lower bound of learned sigmas */
+        int labels;                   /* rbm: K softmax label units joined to the visible layer; 0 = none */
     } model;
     struct {
         int epochs;

@@ -30,6 +30,8 @@ struct rbm {
     float *hbias;        /* (H) c */
     float *log_sigma;    /* (V) log sigma_i of Gaussian visible units; NULL otherwise */
     struct ebm_units vis, hid; /* unit types; vis.log_sigma is log_sigma */
+    int n_labels;        /* K: the last K visible units are one softmax group (labels); 0 = none */
+    struct ebm_units lab; /* that group (softmax, n = group = K) */
     float *block;        /* start of the block, W */
     size_t block_len;    /* floats in the block */
     float *coupling;     /* (RBM_COUPLING_ROWS, V) scratch for s(v); Gaussian models only */
@@ -55,7 +57,16 @@ ebm_status rbm_init_typed(struct rbm *m, int n_visible, int n_hidden,
 void rbm_view(struct rbm *m, int n_visible, int n_hidden, float *block);
 void rbm_view_like(struct rbm *m, const struct rbm *like, float *block);
 void rbm_free(struct rbm *m);
-/* Whether the model is the default Bernoulli-Bernoulli RBM. */
+/* Label units (Larochelle & Bengio 2008's joint RBM): the last K of the
+ * visible units become one softmax group y, so v = [x, y] with y one-hot.
+ * The energy keeps its form (-b'v - c'h - v'Wh over all V units), so the
+ * free energy, the hidden conditionals and the statistics are unchanged;
+ * only E[v | h] and its samples treat y as one K-way choice. For Bernoulli
+ * visible units, 2 <= K <= RBM_MAX_LABELS, K < V; EBM_ERR_INPUT otherwise.
+ * Views made by rbm_view_like inherit it. */
+#define RBM_MAX_LABELS 256
+ebm_status rbm_set_labels(struct rbm *m, int n_labels);
+/* Whether the model is the default Bernoulli-Bernoulli RBM (labels or not). */
 int rbm_is_binary(const struct rbm *m);
 /* The lower bound learned log sigmas are clamped to (Gaussian visible). */
 void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min);
@@ -63,7 +74,8 @@ void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min);
 /* W ~ N(0, sigma^2), hbias = 0, and the visible biases from the visible
  * marginals p, the means of the [0, 1] (or standardised) training data:
  *   bernoulli log(p / (1 - p)), spin atanh(2p - 1) (p clipped to
- *   [1e-3, 1 - 1e-3]; 0 when p is NULL), gaussian p itself with log sigma 0. */
+ *   [1e-3, 1 - 1e-3]; 0 when p is NULL), gaussian p itself with log sigma 0;
+ *   label units log p (the class frequencies, floored at 1e-3). */
 void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
                      struct ebm_rng *rng);
 /* The input h receives from v without the bias, in (B, H) = s(v) W. */

@@ -14,6 +14,8 @@
 #include <mpi.h>
 
 #include "ebm/cmd.h"
+#include "ebm/joint.h"
+#include "ebm/model_file.h"
 #include "ebm/dataset.h"
 #include "ebm/kernels.h"
 #include "ebm/logreg.h"
@@ -29,7 +31,10 @@ static const char usage[] =
     "/S/y int32 labels in [0, K). train runs mini-batch gradient descent, each\n"
     "rank on its shard, the gradient averaged over all ranks' batches (one\n"
     "allreduce per step), and writes the model. eval prints the error and the\n"
-    "K x K confusion matrix (rows: true class, columns: predicted). docs/classify.md.\n"
+    "K x K confusion matrix (rows: true class, columns: predicted). eval also\n"
+    "takes a joint RBM checkpoint (ebm train with [model] labels = K): it\n"
+    "predicts the class of largest exact p(y | x), the rows' x thresholded at\n"
+    "0.5. docs/classify.md.\n"
     "\n"
     "train:\n"
     "  --data FILE       HDF5 dataset (docs/data.md)                     required\n"
@@ -42,7 +47,7 @@ static const char usage[] =
     "  --seed S          seed of the per-rank epoch shuffles             1\n"
     "  --out MODEL.h5    the model (replaced if it exists)               required\n"
     "eval:\n"
-    "  MODEL             a model written by ebm classify train           required\n"
+    "  MODEL             a model of ebm classify train, or a joint RBM   required\n"
     "  --data FILE       HDF5 dataset                                    required\n"
     "  --split S         split to evaluate                               test\n"
     "  --json            one JSON line instead of the table\n"
@@ -289,11 +294,98 @@ static void print_eval(const struct classify_args *a, const double *counts, int 
     }
 }
 
+/* A joint RBM (model.labels = K): each row's class is the argmax of the
+ * exact p(y | x) (ebm/joint.h). The rows' x are binarised by threshold,
+ * as the trainer's epoch metrics see them. Collective. */
+static ebm_status eval_joint(const struct classify_args *a, const struct ebm_par *par,
+                             double **counts_out, int *K_out, int64_t *n_total)
+{
+    struct rbm m = { 0 };
+    struct ebm_model_info info;
+    struct ebm_dataset ds = { 0 };
+    float *x = NULL, *scratch = NULL;
+    double *logp = NULL, *counts = NULL;
+    int32_t *pred = NULL;
+    int64_t *local = NULL;
+    int have_data = 0;
+    ebm_status st = ebm_par_agree(par, ebm_model_read_rbm(a->model, par->world, &m, &info));
+    if (st == EBM_OK && m.n_labels == 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm without label units cannot classify; train "
+                      "one with [model] labels = K, or fit ebm classify train on its features "
+                      "(ebm transform)", a->model);
+    if (st == EBM_OK) {
+        st = read_labelled(par, a->data, a->split, &ds);
+        have_data = st == EBM_OK;
+    }
+    int K = m.n_labels, X = m.n_visible - K, H = m.n_hidden;
+    if (st == EBM_OK && ds.dim != X)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the joint rbm in %s models "
+                      "%d data columns (and %d labels)", a->data, a->split, ds.dim, a->model, X,
+                      K);
+    if (st == EBM_OK) st = ebm_par_agree(par, check_labels(a, &ds, K));
+    if (st == EBM_OK) {
+        size_t kk = (size_t)K * (size_t)K;
+        x = malloc(sizeof *x * EVAL_CHUNK * (size_t)X);
+        scratch = malloc(sizeof *scratch * EVAL_CHUNK * (size_t)H);
+        logp = malloc(sizeof *logp * EVAL_CHUNK * (size_t)K);
+        pred = malloc(sizeof *pred * EVAL_CHUNK);
+        local = calloc(kk, sizeof *local);
+        counts = malloc(sizeof *counts * kk);
+        ebm_status local_st = x && scratch && logp && pred && local && counts
+                                  ? EBM_OK
+                                  : EBM_FAIL(EBM_ERR_NOMEM, "out of memory on rank %d", par->rank);
+        st = ebm_par_agree(par, local_st);
+    }
+    for (int64_t r0 = 0; st == EBM_OK && r0 < ds.n; r0 += EVAL_CHUNK) {
+        int rows = (int)(ds.n - r0 < EVAL_CHUNK ? ds.n - r0 : EVAL_CHUNK);
+        for (size_t i = 0; i < (size_t)rows * X; i++)
+            x[i] = ds.x[(size_t)r0 * X + i] > 0.5f ? 1.0f : 0.0f;
+        rbm_label_predict(&m, x, rows, scratch, logp, pred);
+        ebm_logreg_confusion(ds.y + r0, pred, rows, K, local);
+    }
+    if (st == EBM_OK) {
+        for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
+        st = ebm_par_agree(par, ebm_par_allreduce_sum_d(par, counts, (size_t)K * K));
+    }
+    if (st == EBM_OK) {
+        *counts_out = counts;
+        *K_out = K;
+        *n_total = ds.n_total;
+        counts = NULL;
+    }
+    free(x);
+    free(scratch);
+    free(logp);
+    free(pred);
+    free(local);
+    free(counts);
+    if (have_data) ebm_dataset_free(&ds);
+    rbm_free(&m);
+    return st;
+}
+
 static ebm_status eval(const struct classify_args *a)
 {
     struct ebm_par par;
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     ebm_blas_set_threads(par.node_size);
+    char type[64] = "";
+    ebm_status tst = ebm_par_agree(&par, ebm_model_type(a->model, par.world, type, sizeof type));
+    if (tst == EBM_OK && strcmp(type, "rbm") == 0) {
+        double *counts = NULL;
+        int K = 0;
+        int64_t n_total = 0;
+        tst = eval_joint(a, &par, &counts, &K, &n_total);
+        if (tst == EBM_OK && par.rank == 0) {
+            print_eval(a, counts, K, n_total);
+            fflush(stdout);
+        }
+        free(counts);
+    }
+    if (tst != EBM_OK || strcmp(type, "rbm") == 0) {
+        ebm_par_free(&par);
+        return tst;
+    }
     struct ebm_dataset ds = { 0 };
     struct ebm_logreg m = { 0 };
     struct ebm_logreg_scratch s = { 0 };

@@ -272,6 +272,12 @@ static ebm_status eval_rbm(const struct eval_args *a, const struct ebm_par *par,
                                    "checkpoints; %s holds an rbm", a->ckpt)
                         : ebm_par_agree(par, ebm_model_read_rbm(a->ckpt, par->world, &m, &info));
     if (st != EBM_OK) return st;
+    if (m.n_labels > 0) {
+        int K = m.n_labels;
+        rbm_free(&m);
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: a joint rbm with %d label units; ebm classify eval "
+                        "measures it (p(y | x)), its log p(x, y) is not implemented", a->ckpt, K);
+    }
     /* Gaussian visible units cannot be enumerated: the hidden layer is. */
     int gaussian = m.vis.type == EBM_UNIT_GAUSSIAN;
     int enumerated = gaussian || m.n_hidden < m.n_visible ? m.n_hidden : m.n_visible;

@@ -110,9 +110,13 @@ static ebm_status info(const char *path)
             enum ebm_unit_type vis, hid;
             if (ebm_ckpt_read_units(&ck, &vis, &hid) != EBM_OK) ebm_error_clear();
             int64_t n_params = V * H + V + H + (vis == EBM_UNIT_GAUSSIAN ? V : 0);
+            int64_t labels = attr_or(&ck, "/model", "n_labels", 0);
             printf("model       %s %lld x %lld (%lld parameters), %s visible and %s hidden "
-                   "units\n", type, (long long)V, (long long)H, (long long)n_params,
+                   "units", type, (long long)V, (long long)H, (long long)n_params,
                    ebm_unit_type_name(vis), ebm_unit_type_name(hid));
+            if (labels > 0)
+                printf(", the last %lld visible units one softmax label group", (long long)labels);
+            printf("\n");
         }
         if (is_logreg)
             printf("trained     %lld epochs, %lld steps, %lld ranks\n",

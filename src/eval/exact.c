@@ -46,6 +46,7 @@ struct big_layer {
     enum ebm_unit_type type;
     const double *bias;      /* (big) */
     const double *log_sigma; /* (big) Gaussian only */
+    int labels;              /* the last `labels` units are one softmax group */
 };
 
 /* log sum_x exp(-E_k(x) + x-coupling * in) of one unit of the big layer
@@ -93,7 +94,15 @@ static void enumerate(const double *W, int small, int big, int small_is_hidden,
         for (int r = 0; r < rows; r++) {
             double t = 0.0;
             for (int i = 0; i < small; i++) t += S[(size_t)r * small + i] * small_bias[i];
-            for (int k = 0; k < big; k++) t += unit_log_partition(bl, k, X[(size_t)r * big + k]);
+            const double *xr = X + (size_t)r * big;
+            int single = big - bl->labels;
+            for (int k = 0; k < single; k++) t += unit_log_partition(bl, k, xr[k]);
+            if (bl->labels) { /* log sum_k exp(b_k + in_k) over the label group */
+                double mx = -INFINITY, sum = 0.0;
+                for (int k = single; k < big; k++) mx = fmax(mx, xr[k] + bl->bias[k]);
+                for (int k = single; k < big; k++) sum += exp(xr[k] + bl->bias[k] - mx);
+                t += mx + log(sum);
+            }
             ebm_lse_add(acc, t);
         }
     }
@@ -102,13 +111,14 @@ static void enumerate(const double *W, int small, int big, int small_is_hidden,
 ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
 {
     int V = m->n_visible, H = m->n_hidden;
-    /* Gaussian visible units cannot be enumerated: the hidden layer is. */
-    int small_is_hidden = H <= V || m->vis.type == EBM_UNIT_GAUSSIAN;
+    /* Gaussian visible units cannot be enumerated, nor can label units be
+     * as independent bits: the hidden layer is. */
+    int small_is_hidden = H <= V || m->vis.type == EBM_UNIT_GAUSSIAN || m->n_labels > 0;
     int small = small_is_hidden ? H : V, big = small_is_hidden ? V : H;
     if (small > EBM_EXACT_MAX_UNITS)
         return EBM_FAIL(EBM_ERR_INPUT, "exact log Z enumerates the %s layer, at most %d "
                         "units; this RBM is %d x %d (use AIS)",
-                        m->vis.type == EBM_UNIT_GAUSSIAN ? "hidden" : "smaller",
+                        m->vis.type == EBM_UNIT_GAUSSIAN || m->n_labels ? "hidden" : "smaller",
                         EBM_EXACT_MAX_UNITS, V, H);
     int rank, size;
     EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
@@ -133,7 +143,7 @@ ebm_status rbm_exact_log_z(const struct rbm *m, MPI_Comm comm, double *log_z)
         struct ebm_lse acc;
         ebm_lse_init(&acc);
         struct big_layer bl = { small_is_hidden ? m->vis.type : m->hid.type,
-                                small_is_hidden ? vb : hb, ls };
+                                small_is_hidden ? vb : hb, ls, small_is_hidden ? m->n_labels : 0 };
         enumerate(W, small, big, small_is_hidden, small_is_hidden ? m->hid.type : m->vis.type,
                   small_is_hidden ? hb : vb, &bl, first, count, S, X, &acc);
         st = ebm_lse_allreduce(&acc, comm, log_z);

@@ -100,6 +100,8 @@ static const struct key keys[] = {
         "gaussian: learn each visible sigma through log sigma; false keeps sigma = 1"),
     KEY(model, sigma_min, K_DOUBLE, 0, 1, MIN_OPEN, "0.1", NULL,
         "gaussian: lower bound of learned sigmas, in units of the (standardised) data"),
+    KEY(model, labels, K_INT, 0, 256, 0, "0", NULL,
+        "rbm: K softmax label units joined to the visible layer, trained on the data's labels (ebm classify eval); 0 = none"),
     KEY(train, epochs, K_INT, 1, 999999, 0, "10", NULL,
         "passes over the training data"),
     KEY(train, batch_size, K_INT, 1, 1000000, 0, "100", NULL,
@@ -723,6 +725,17 @@ static ebm_status validate_units(const struct ebm_config *cfg)
         return EBM_FAIL(EBM_ERR_INPUT, "train.centering is implemented for bernoulli units "
                         "only (model.visible = %s, model.hidden_type = %s)",
                         visible_names[cfg->model.visible], hidden_names[cfg->model.hidden_type]);
+    if (cfg->model.labels == 1)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.labels = 1: a label group needs at least 2 "
+                        "classes (0 = no label units)");
+    if (cfg->model.labels > 0 && (strcmp(cfg->model.type, "rbm") != 0 ||
+                                  cfg->model.visible != EBM_UNIT_BERNOULLI))
+        return EBM_FAIL(EBM_ERR_INPUT, "model.labels = %d joins label units to the bernoulli "
+                        "visible units of an rbm (model.type = %s, model.visible = %s)",
+                        cfg->model.labels, cfg->model.type, visible_names[cfg->model.visible]);
+    if (cfg->model.labels > 0 && cfg->train.eval_every > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every's AIS estimate does not handle label "
+                        "units (model.labels); set it to 0");
     if (!binary && cfg->train.eval_every > 0)
         return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every's AIS estimate is for bernoulli units; "
                         "set it to 0 and use ebm eval on the checkpoint");

@@ -185,8 +185,16 @@ static ebm_status read_contents(struct ebm_ckpt *ck, struct rbm *m, struct ebm_m
                         "one this version can use", ck->path, ebm_unit_type_name(visible),
                         ebm_unit_type_name(hidden));
     }
+    int64_t labels = 0;
+    if (ebm_ckpt_read_attr_i64(ck, "/model", "n_labels", &labels) != EBM_OK) ebm_error_clear();
+    if (labels != 0 && (labels < 0 || labels > RBM_MAX_LABELS ||
+                        rbm_set_labels(m, (int)labels) != EBM_OK)) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: damaged model: n_labels = %lld for %d visible "
+                        "units", ck->path, (long long)labels, V);
+    }
     EBM_TRY(read_rbm_tensors(ck, "/model", m));
-    read_info(ck, V, info);
+    read_info(ck, V - (int)labels, info);
     return EBM_OK;
 }
 
@@ -279,6 +287,13 @@ static ebm_status read_dbn_contents(struct ebm_ckpt *ck, struct dbn *d,
             return EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm with %s visible and %s hidden units; "
                             "this command takes bernoulli RBMs and DBNs", ck->path,
                             ebm_unit_type_name(visible), ebm_unit_type_name(hidden));
+        int64_t labels = 0;
+        if (ebm_ckpt_read_attr_i64(ck, "/model", "n_labels", &labels) != EBM_OK)
+            ebm_error_clear();
+        if (labels != 0)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm with %lld label units (a joint model: "
+                            "ebm classify eval takes it); this command takes RBMs without "
+                            "labels and DBNs", ck->path, (long long)labels);
         EBM_TRY(read_rbm_sizes(ck, &sizes[0], &sizes[1]));
         EBM_TRY(dbn_init(d, 1, sizes));
         EBM_TRY(read_rbm_tensors(ck, "/model", &d->rbm[0]));

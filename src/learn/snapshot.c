@@ -35,6 +35,8 @@ static ebm_status save_rbm(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_visible", tr->V));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_hidden", tr->H));
     EBM_TRY(ebm_ckpt_write_units(ck, &tr->model));
+    if (tr->model.n_labels > 0)
+        EBM_TRY(ebm_ckpt_attr_i64(ck, "/model", "n_labels", tr->model.n_labels));
     EBM_TRY(ebm_ckpt_write_rbm(ck, "/model", &tr->model));
     if (tr->input_mean) {
         int64_t vd = tr->V;
@@ -172,6 +174,16 @@ static ebm_status load_rbm_types(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     return EBM_OK;
 }
 
+static ebm_status expect_labels(struct ebm_trainer *tr, struct ebm_ckpt *ck)
+{
+    int64_t labels = 0;
+    if (ebm_ckpt_read_attr_i64(ck, "/model", "n_labels", &labels) != EBM_OK) ebm_error_clear();
+    if (labels != tr->model.n_labels)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint has %lld label units, but this run has "
+                        "model.labels = %d", ck->path, (long long)labels, tr->model.n_labels);
+    return EBM_OK;
+}
+
 static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     char *type = NULL;
@@ -184,6 +196,7 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     }
     free(type);
     int bm = ebm_trainer_is_bm(tr);
+    if (!bm) EBM_TRY(expect_labels(tr, ck)); /* before n_visible, which counts them */
     if (!bm) EBM_TRY(expect_i64(ck, "/model", "n_visible", tr->V, "n_visible (data width)"));
     EBM_TRY(expect_i64(ck, "/data", "n_rows", tr->data.n_total,
                        "data rows ([data] path, split, max_examples)"));

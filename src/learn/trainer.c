@@ -33,6 +33,7 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
     EBM_TRY(rbm_init_typed(&tr->model, V, H, (enum ebm_unit_type)tr->cfg.model.visible,
                            (enum ebm_unit_type)tr->cfg.model.hidden_type));
     rbm_set_log_sigma_min(&tr->model, (float)log(tr->cfg.model.sigma_min));
+    if (tr->cfg.model.labels > 0) EBM_TRY(rbm_set_labels(&tr->model, tr->cfg.model.labels));
     size_t block = tr->model.block_len;
     tr->grad_len = block + (size_t)H + 1;
     EBM_ALLOC(tr->grad_block, tr->grad_len);
@@ -69,19 +70,43 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
 
 /* Marginals of the whole training set (for the visible-bias start and the
  * centering offset), summed over ranks in double. */
+/* Columns of a data row: the visible units less the label units. */
+static int data_dim(const struct ebm_trainer *tr)
+{
+    return tr->V - tr->model.n_labels;
+}
+
 static ebm_status data_marginals(struct ebm_trainer *tr, float *p)
 {
-    int V = tr->V;
+    int V = tr->V, X = data_dim(tr);
     double *sum = calloc((size_t)V + 1, sizeof *sum);
     ebm_status st = sum ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
     EBM_TRY(ebm_par_agree(tr->par, st)); /* before the collective below */
-    for (int64_t r = 0; r < tr->data.n; r++)
-        for (int i = 0; i < V; i++) sum[i] += tr->data.x[r * V + i];
+    for (int64_t r = 0; r < tr->data.n; r++) {
+        for (int i = 0; i < X; i++) sum[i] += tr->data.x[r * X + i];
+        if (X < V) sum[X + tr->data.y[r]] += 1.0; /* label frequencies */
+    }
     sum[V] = (double)tr->data.n;
     st = ebm_par_allreduce_sum_d(tr->par, sum, (size_t)V + 1);
     for (int i = 0; st == EBM_OK && i < V; i++) p[i] = (float)(sum[i] / sum[V]);
     free(sum);
     return st;
+}
+
+/* model.labels: the split has labels, all in [0, K). */
+static ebm_status check_labels(const struct ebm_trainer *tr, const struct ebm_dataset *ds,
+                               const char *split)
+{
+    int K = tr->cfg.model.labels;
+    if (!ds->y)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] labels = %d trains on the data's labels, "
+                        "but %s has no /%s/y", tr->cfg.source, K, tr->cfg.data.path, split);
+    for (int64_t i = 0; i < ds->n; i++)
+        if (ds->y[i] < 0 || ds->y[i] >= K)
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/y row %lld holds the label %d, outside "
+                            "0..%d for [model] labels = %d", tr->cfg.data.path, split,
+                            (long long)(ds->first + i), ds->y[i], K - 1, K);
+    return EBM_OK;
 }
 
 static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cfg,
@@ -112,8 +137,11 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] eval_every needs held-out rows: [data] "
                         "valid_split ('%s') and [train] monitor > 0", cfg->source,
                         cfg->data.valid_split);
-    tr->V = tr->data.dim;
+    tr->V = tr->data.dim + cfg->model.labels;
     tr->H = strcmp(cfg->model.type, "bm") == 0 ? 0 : cfg->model.hidden;
+    if (cfg->model.labels > 0) EBM_TRY(check_labels(tr, &tr->data, cfg->data.split));
+    if (cfg->model.labels > 0 && tr->valid.n_total > 0)
+        EBM_TRY(check_labels(tr, &tr->valid, cfg->data.valid_split));
     if (cfg->train.negative == EBM_NEGATIVE_EXACT && tr->V > BM_EXACT_MAX_UNITS)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [train] negative = exact enumerates all 2^D states "
                         "of a bm: at most %d units, but %s has %d columns", cfg->source,
@@ -200,8 +228,15 @@ void ebm_trainer_fresh_chains(const struct ebm_trainer *tr, float *rows, int64_t
         return;
     }
     float off = spin_visible(tr) ? -1.0f : 0.0f;
+    int V = tr->V, K = ebm_trainer_is_bm(tr) ? 0 : tr->model.n_labels;
     ebm_rng_uniform(rng, rows, len);
-    for (size_t i = 0; i < len; i++) rows[i] = rows[i] < 0.5f ? 1.0f : off;
+    for (int64_t r = 0; r < n; r++) {
+        float *row = rows + r * V;
+        /* the label group's first uniform picks its one class */
+        int k = K ? (int)(row[V - K] * (float)K) : 0;
+        for (int i = 0; i < V; i++) row[i] = row[i] < 0.5f ? 1.0f : off;
+        for (int i = 0; i < K; i++) row[V - K + i] = i == (k < K ? k : K - 1) ? 1.0f : 0.0f;
+    }
 }
 
 /* Collective: [data] include_labels applied to both shards, after every
@@ -329,10 +364,13 @@ void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
 
 /* A data row as visible units: binarised per [data] binarize (monitor
  * rows always by threshold, so epoch metrics see fixed data), then {0,1}
- * mapped to {-1,+1} for spin units. */
-static void visible_row(struct ebm_trainer *tr, const float *x, float *v, int monitor)
+ * mapped to {-1,+1} for spin units, then the row's label one-hot in the
+ * label units, if any. */
+static void visible_row(struct ebm_trainer *tr, const float *x, int label, float *v,
+                        int monitor)
 {
-    int V = tr->V;
+    int V = data_dim(tr), K = tr->model.n_labels;
+    for (int k = 0; k < K; k++) v[V + k] = k == label ? 1.0f : 0.0f;
     enum ebm_binarize mode = tr->cfg.data.binarize;
     if (monitor && mode == EBM_BINARIZE_STOCHASTIC) mode = EBM_BINARIZE_THRESHOLD;
     switch (mode) {
@@ -350,13 +388,14 @@ void ebm_trainer_load_batch(struct ebm_trainer *tr, int64_t index_in_epoch)
 {
     const int64_t *rows = tr->order + index_in_epoch * tr->B;
     for (int r = 0; r < tr->B; r++)
-        visible_row(tr, tr->data.x + rows[r] * tr->V, tr->v_batch + (size_t)r * tr->V, 0);
+        visible_row(tr, tr->data.x + rows[r] * data_dim(tr), tr->data.y ? tr->data.y[rows[r]] : -1,
+                    tr->v_batch + (size_t)r * tr->V, 0);
 }
 
 void ebm_trainer_load_rows(struct ebm_trainer *tr, const float *x)
 {
     int V = tr->V;
-    for (int r = 0; r < tr->B; r++) visible_row(tr, x + (size_t)r * V, tr->v_batch + (size_t)r * V, 0);
+    for (int r = 0; r < tr->B; r++) visible_row(tr, x + (size_t)r * V, -1, tr->v_batch + (size_t)r * V, 0);
     if (!tr->fed) return;
     int64_t at = tr->step % tr->steps_per_epoch * tr->B;
     int64_t keep = tr->n_monitor - at < tr->B ? tr->n_monitor - at : tr->B;
@@ -443,7 +482,8 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
     for (int64_t r0 = 0; r0 < n; r0 += B) {
         int rows = (int)(n - r0 < B ? n - r0 : B);
         for (int r = 0; r < rows; r++)
-            visible_row(tr, ds->x + (r0 + r) * V, tr->v_batch + (size_t)r * V, 1);
+            visible_row(tr, ds->x + (r0 + r) * data_dim(tr), ds->y ? ds->y[r0 + r] : -1,
+                        tr->v_batch + (size_t)r * V, 1);
         if (ebm_trainer_is_bm(tr)) {
             ebm_bm_monitor(tr, tr->v_batch, rows, sums);
             sums[2] += rows;

@@ -46,6 +46,21 @@ void rbm_view_like(struct rbm *m, const struct rbm *like, float *block)
 {
     view_typed(m, like->n_visible, like->n_hidden, like->vis.type, like->hid.type,
                like->vis.log_sigma_min, block);
+    m->n_labels = like->n_labels;
+    m->lab = like->lab;
+}
+
+ebm_status rbm_set_labels(struct rbm *m, int n_labels)
+{
+    if (m->vis.type != EBM_UNIT_BERNOULLI)
+        return EBM_FAIL(EBM_ERR_INPUT, "label units join bernoulli visible units, not %s",
+                        ebm_unit_type_name(m->vis.type));
+    if (n_labels < 2 || n_labels > RBM_MAX_LABELS || n_labels >= m->n_visible)
+        return EBM_FAIL(EBM_ERR_INPUT, "%d label units: expected 2 to %d, fewer than the %d "
+                        "visible units", n_labels, RBM_MAX_LABELS, m->n_visible);
+    EBM_TRY(ebm_units_init(&m->lab, EBM_UNIT_SOFTMAX, n_labels, n_labels, NULL, 0.0f));
+    m->n_labels = n_labels;
+    return EBM_OK;
 }
 
 ebm_status rbm_init_typed(struct rbm *m, int n_visible, int n_hidden,
@@ -118,6 +133,11 @@ void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
             continue;
         }
         double p = visible_marginals ? visible_marginals[i] : 0.5;
+        if (i >= m->n_visible - m->n_labels) { /* softmax: p(y = k) = e^b_k / sum */
+            p = visible_marginals ? visible_marginals[i] : 1.0 / m->n_labels;
+            m->vbias[i] = (float)log(p > 1e-3 ? p : 1e-3);
+            continue;
+        }
         p = p < 1e-3 ? 1e-3 : (p > 1.0 - 1e-3 ? 1.0 - 1e-3 : p);
         /* p(+1) = sigmoid(2b) for a spin, so b is half the log-odds. */
         double logit = log(p / (1.0 - p));
@@ -154,19 +174,60 @@ void rbm_hidden_sample(const struct rbm *m, const float *v, int B, float *ph, fl
     ebm_units_sample(&m->hid, ph, m->hbias, B, h, rng);
 }
 
+/* Label units: the whole row went through the Bernoulli layer; the label
+ * group's activations, kept in `in` (B, K) before that, become its
+ * softmax mean and, when v is given, its sample (one uniform per row,
+ * drawn after the row's Bernoulli draws). */
+static void label_fixup(const struct rbm *m, const float *in, int B, float *pv, float *v,
+                        struct ebm_rng *rng)
+{
+    int V = m->n_visible, K = m->n_labels, off = V - K;
+    float a[RBM_MAX_LABELS], y[RBM_MAX_LABELS];
+    for (int r = 0; r < B; r++) {
+        memcpy(a, in + (size_t)r * K, sizeof(float) * (size_t)K);
+        if (v) {
+            ebm_units_sample(&m->lab, a, m->vbias + off, 1, y, rng);
+            memcpy(v + (size_t)r * V + off, y, sizeof(float) * (size_t)K);
+        } else {
+            ebm_units_mean(&m->lab, a, m->vbias + off, 1);
+        }
+        memcpy(pv + (size_t)r * V + off, a, sizeof(float) * (size_t)K);
+    }
+}
+
+/* E[v | h] into pv and, when v is given, a sample into v. With label
+ * units the rows go one at a time, so that each row's label activations
+ * fit on the stack (no scratch argument, no allocation). */
+static void visible_layer(const struct rbm *m, const float *h, int B, float *pv, float *v,
+                          struct ebm_rng *rng)
+{
+    int V = m->n_visible, H = m->n_hidden, K = m->n_labels;
+    ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
+    if (!K) {
+        if (v) ebm_units_sample(&m->vis, pv, m->vbias, B, v, rng);
+        else ebm_units_mean(&m->vis, pv, m->vbias, B);
+        return;
+    }
+    /* Row by row, so the label activations fit on the stack. */
+    float in[RBM_MAX_LABELS];
+    for (int r = 0; r < B; r++) {
+        float *row = pv + (size_t)r * V;
+        memcpy(in, row + V - K, sizeof(float) * (size_t)K);
+        if (v) ebm_units_sample(&m->vis, row, m->vbias, 1, v + (size_t)r * V, rng);
+        else ebm_units_mean(&m->vis, row, m->vbias, 1);
+        label_fixup(m, in, 1, row, v ? v + (size_t)r * V : NULL, rng);
+    }
+}
+
 void rbm_visible_probs(const struct rbm *m, const float *h, int B, float *pv)
 {
-    int V = m->n_visible, H = m->n_hidden;
-    ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
-    ebm_units_mean(&m->vis, pv, m->vbias, B);
+    visible_layer(m, h, B, pv, NULL, NULL);
 }
 
 void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, float *v,
                         struct ebm_rng *rng)
 {
-    int V = m->n_visible, H = m->n_hidden;
-    ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
-    ebm_units_sample(&m->vis, pv, m->vbias, B, v, rng);
+    visible_layer(m, h, B, pv, v, rng);
 }
 
 void rbm_free_energy(const struct rbm *m, const float *v, int B, float *scratch, double *out)
