@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <mpi.h>
 
+#include "ebm/chart.h"
 #include "ebm/cmd.h"
 #include "ebm/joint.h"
 #include "ebm/model_file.h"
@@ -24,7 +25,7 @@
 static const char usage[] =
     "usage: ebm classify train --data FILE [--split S] [--classes K] [--epochs E]\n"
     "                          [--batch-size B] [--lr LR] [--l2 L] [--seed S] --out MODEL.h5\n"
-    "       ebm classify eval MODEL --data FILE [--split S] [--json]\n"
+    "       ebm classify eval MODEL --data FILE [--split S] [--json] [--png FILE.png]\n"
     "\n"
     "Multinomial logistic regression (softmax, L2 on the weights) on the rows of\n"
     "a dataset split: /S/x [N, D] features (e.g. written by ebm transform) and\n"
@@ -51,6 +52,8 @@ static const char usage[] =
     "  --data FILE       HDF5 dataset                                    required\n"
     "  --split S         split to evaluate                               test\n"
     "  --json            one JSON line instead of the table\n"
+    "  --png FILE.png    the confusion matrix as a heat map: each cell the\n"
+    "                    square root of its share of the true class's row\n"
     "  --help            this text\n";
 
 enum { EVAL_CHUNK = 1024 };
@@ -59,6 +62,7 @@ struct classify_args {
     const char *mode;               /* "train" or "eval" */
     const char *model;              /* eval: MODEL */
     const char *data, *split, *out;
+    const char *png;                /* eval: --png, the confusion matrix; NULL when none */
     int classes;                    /* 0: max label + 1 */
     struct ebm_logreg_opts opts;
     int json;
@@ -99,9 +103,10 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
         if (train_flag && !train)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm classify eval: %s is a flag of classify train",
                             f);
-        if (!strcmp(f, "--json") && train)
-            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify train: --json is a flag of classify "
-                            "eval");
+        if ((!strcmp(f, "--json") || !strcmp(f, "--png")) && train)
+            return EBM_FAIL(EBM_ERR_INPUT, "ebm classify train: %s is a flag of classify "
+                            "eval", f);
+        takes = takes || !strcmp(f, "--png");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s needs a value (see ebm classify "
                             "--help)", f);
@@ -109,6 +114,7 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
         else if (!strcmp(f, "--split")) a->split = argv[++i];
         else if (!strcmp(f, "--out")) a->out = argv[++i];
         else if (!strcmp(f, "--json")) a->json = 1;
+        else if (!strcmp(f, "--png")) a->png = argv[++i];
         else if (!strcmp(f, "--classes")) {
             EBM_TRY(ebm_arg_int("classify", f, argv[++i], 2, 1000000, &v));
             a->classes = (int)v;
@@ -141,7 +147,19 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
     if (!a->data) return EBM_FAIL(EBM_ERR_INPUT, "ebm classify %s: missing --data FILE", a->mode);
     if (train && !a->out)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm classify train: missing --out MODEL.h5");
+    size_t n = a->png ? strlen(a->png) : 0;
+    if (a->png && (n < 5 || strcmp(a->png + n - 4, ".png") != 0))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify eval: --png %s: the picture's name must "
+                        "end in .png", a->png);
     return EBM_OK;
+}
+
+/* Rank 0, before any work: the picture replaces none of the inputs and its
+ * directory can take it. */
+static ebm_status check_png(const struct classify_args *a)
+{
+    const char *inputs[] = { a->model, a->data };
+    return a->png ? ebm_check_out(a->png, inputs, 2) : EBM_OK;
 }
 
 
@@ -261,6 +279,12 @@ static ebm_status check_labels(const struct classify_args *a, const struct ebm_d
     return EBM_OK;
 }
 
+/* Rank 0: --png, the confusion matrix as a heat map. */
+static ebm_status write_png(const struct classify_args *a, const double *counts, int K)
+{
+    return a->png ? ebm_chart_confusion(a->png, counts, K) : EBM_OK;
+}
+
 /* Rank 0: the error and the confusion matrix (counts (K, K) [true, predicted]). */
 static void print_eval(const struct classify_args *a, const double *counts, int K,
                        int64_t n_total)
@@ -370,12 +394,16 @@ static ebm_status eval(const struct classify_args *a)
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     ebm_blas_set_threads(par.node_size);
     char type[64] = "";
-    ebm_status tst = ebm_par_agree(&par, ebm_model_type(a->model, par.world, type, sizeof type));
+    ebm_status tst = ebm_par_agree(&par, par.rank == 0 ? check_png(a) : EBM_OK);
+    if (tst == EBM_OK)
+        tst = ebm_par_agree(&par, ebm_model_type(a->model, par.world, type, sizeof type));
     if (tst == EBM_OK && strcmp(type, "rbm") == 0) {
         double *counts = NULL;
         int K = 0;
         int64_t n_total = 0;
         tst = eval_joint(a, &par, &counts, &K, &n_total);
+        if (tst == EBM_OK && par.rank == 0) tst = write_png(a, counts, K);
+        tst = ebm_par_agree(&par, tst);
         if (tst == EBM_OK && par.rank == 0) {
             print_eval(a, counts, K, n_total);
             fflush(stdout);
@@ -424,6 +452,8 @@ static ebm_status eval(const struct classify_args *a)
         for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
         st = ebm_par_agree(&par, ebm_par_allreduce_sum_d(&par, counts, (size_t)K * K));
     }
+    if (st == EBM_OK && par.rank == 0) st = write_png(a, counts, K);
+    st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
         print_eval(a, counts, K, ds.n_total);
         fflush(stdout);

@@ -16,6 +16,7 @@
 #include <mpi.h>
 
 #include "ebm/anomaly.h"
+#include "ebm/chart.h"
 #include "ebm/cmd.h"
 #include "ebm/dataset.h"
 #include "ebm/evaluate.h"
@@ -27,7 +28,7 @@
 static const char usage[] =
     "usage: ebm score CKPT --data FILE [--split S] --out FILE.h5 [--reference FILE[:S]]\n"
     "                 [--anomaly-labels L[,L...]] [--binarize stochastic|threshold|none]\n"
-    "                 [--seed S] [--max-examples N]\n"
+    "                 [--seed S] [--max-examples N] [--png FILE.png]\n"
     "\n"
     "Anomaly scores of every row of a dataset split under the RBM in CKPT: the\n"
     "free energy F(v) (-log p(v) up to the constant log Z; higher is more\n"
@@ -51,6 +52,8 @@ static const char usage[] =
     "                          (a fixed sample per row and seed)\n"
     "  --seed S                seed of the binarisation                1\n"
     "  --max-examples N        score only the first N rows of --split  all\n"
+    "  --png FILE.png          histograms of the free energy, one      none\n"
+    "                          panel per label (in label order, numbered)\n"
     "  --help                  this text\n";
 
 enum { CHUNK_ROWS = 256, MAX_LABELS = 64 };
@@ -59,6 +62,7 @@ static const char *const modes[] = { "stochastic", "threshold", "none" };
 
 struct score_args {
     const char *ckpt, *data, *split, *out;
+    const char *png;              /* --png: free-energy histograms by class; NULL when none */
     const char *reference;        /* --reference as given; NULL when none */
     char ref_file[4096], ref_split[64];
     const char *labels_text;      /* --anomaly-labels as given; NULL when none */
@@ -122,13 +126,14 @@ static ebm_status parse_args(int argc, char **argv, struct score_args *a)
         int takes = !strcmp(f, "--data") || !strcmp(f, "--split") || !strcmp(f, "--out") ||
                     !strcmp(f, "--reference") || !strcmp(f, "--anomaly-labels") ||
                     !strcmp(f, "--binarize") || !strcmp(f, "--seed") ||
-                    !strcmp(f, "--max-examples");
+                    !strcmp(f, "--max-examples") || !strcmp(f, "--png");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm score: %s needs a value (see ebm score --help)",
                             f);
         if (!strcmp(f, "--data")) a->data = argv[++i];
         else if (!strcmp(f, "--split")) a->split = argv[++i];
         else if (!strcmp(f, "--out")) a->out = argv[++i];
+        else if (!strcmp(f, "--png")) a->png = argv[++i];
         else if (!strcmp(f, "--reference")) EBM_TRY(parse_reference(argv[++i], a));
         else if (!strcmp(f, "--anomaly-labels")) {
             a->labels_text = argv[++i];
@@ -154,6 +159,10 @@ static ebm_status parse_args(int argc, char **argv, struct score_args *a)
     if (!a->ckpt) return EBM_FAIL(EBM_ERR_INPUT, "ebm score: missing CKPT (see ebm score --help)");
     if (!a->data) return EBM_FAIL(EBM_ERR_INPUT, "ebm score: missing --data FILE");
     if (!a->out) return EBM_FAIL(EBM_ERR_INPUT, "ebm score: missing --out FILE.h5");
+    size_t n = a->png ? strlen(a->png) : 0;
+    if (a->png && (n < 5 || strcmp(a->png + n - 4, ".png") != 0))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm score: --png %s: the picture's name must end in "
+                        ".png", a->png);
     return EBM_OK;
 }
 
@@ -163,7 +172,10 @@ static ebm_status parse_args(int argc, char **argv, struct score_args *a)
 static ebm_status check_out(const struct score_args *a)
 {
     const char *inputs[] = { a->data, a->ckpt, a->reference ? a->ref_file : NULL };
-    return ebm_check_out(a->out, inputs, 3);
+    EBM_TRY(ebm_check_out(a->out, inputs, 3));
+    if (a->png && (strcmp(a->png, a->out) == 0 || ebm_same_file(a->png, a->out)))
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm score: --png %s is the --out file", a->png);
+    return a->png ? ebm_check_out(a->png, inputs, 3) : EBM_OK;
 }
 
 /* One split's scores: this rank's rows, then (after gather_split) all of
@@ -411,6 +423,7 @@ static void print_summary(const struct score_args *a, const struct split_scores 
         printf("percentile   of each free energy among %lld rows of %s /%s\n",
                (long long)sum->n_reference, a->ref_file, a->ref_split);
     printf("wrote        %s\n", a->out);
+    if (a->png) printf("wrote        %s (free-energy histograms, one panel per label)\n", a->png);
 }
 
 static ebm_status score(const struct score_args *a)
@@ -451,6 +464,8 @@ static ebm_status score(const struct score_args *a)
     if (st == EBM_OK && par.rank == 0) {
         st = summarise(a, &s, &ref, &sum);
         if (st == EBM_OK) st = write_scores(a, &s, &sum);
+        /* 60 bins over the range of the scores, one panel per label */
+        if (st == EBM_OK && a->png) st = ebm_chart_histograms(a->png, s.fe, s.y, s.n_total, 60);
     }
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {

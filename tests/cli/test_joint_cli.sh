@@ -75,7 +75,17 @@ report "classify eval: the joint RBM's p(y | x) separates the classes, alike at 
        awk -v e="$e1" 'BEGIN { exit !(e < 10) }' || echo "error $e1 % (the pixels show the class)"
        [ "$e1" = "$e2" ] || echo "1 rank $e1, 2 ranks $e2")"
 
+ebm2 classify eval "$CK" --data "$T/d.h5" --png "$T/confusion.png"
+report "classify eval --png: the confusion matrix as a PNG" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       [ "$(head -c 4 "$T/confusion.png" 2>/dev/null | od -A n -t x1 | tr -d ' ')" = 89504e47 ] ||
+           echo 'no PNG written')"
+
 GUARD=$T/j GUARD_SNAP=$(snap "$T/j")
+ebm classify eval "$CK" --data "$T/d.h5" --png "$T/confusion.jpg"
+expect_error "classify eval --png needs a .png name" "--png" ".png"
+ebm classify eval "$CK" --data "$T/d.h5" --png "$T/d.h5"
+expect_error "classify eval --png never replaces an input" "d.h5"
 ebm train "$T/j.ini" --set output.dir="$T/e1" --set data.path="$T/nolab.h5"
 expect_error "training labels on data without labels" "labels = 3" "/train/y"
 ebm train "$T/j.ini" --set output.dir="$T/e2" --set model.labels=2

@@ -164,6 +164,17 @@ expect_error "--reference to a missing split" "d.h5" "nosuch"
 report "no output and no temporary after the errors" \
     "$([ -e "$T/e.h5" ] && echo "$T/e.h5 exists"; ls -A "$T" | grep '\.tmp$')"
 
+ebm score "$CK" --data "$T/d.h5" --out "$T/p.h5" --png "$T/hist.png"
+report "--png: free-energy histograms, one panel per label" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       [ "$(head -c 4 "$T/hist.png" 2>/dev/null | od -A n -t x1 | tr -d ' ')" = 89504e47 ] ||
+           echo 'no PNG written'
+       grep -q 'hist.png (free-energy histograms' "$T/out" || echo 'not reported')"
+ebm score "$CK" --data "$T/d.h5" --out "$T/e.png" --png "$T/e.png"
+expect_error "--png equal to --out is refused" "--png" "--out"
+ebm score "$CK" --data "$T/d.h5" --out "$T/e.h5" --png "$T/e.gif"
+expect_error "--png needs a .png name" "--png" ".png"
+
 cat >"$T/dbn.ini" <<EOF2
 [data]
 path = $T/d.h5
