@@ -16,6 +16,8 @@ int ebm_cmd_sample(int argc, char **argv);
 int ebm_cmd_transform(int argc, char **argv);
 int ebm_cmd_score(int argc, char **argv);
 int ebm_cmd_classify(int argc, char **argv);
+/* ebm classify finetune (src/cmd/finetune.c), dispatched by ebm_cmd_classify. */
+int ebm_classify_finetune(int argc, char **argv);
 int ebm_cmd_denoise(int argc, char **argv);
 
 /* Prints the recorded error once (rank 0; every rank holds the same

@@ -86,9 +86,10 @@ static ebm_status info(const char *path)
     ebm_status st = ebm_ckpt_read_attr_str(&ck, "/model", "type", &type);
     int is_dbn = st == EBM_OK && strcmp(type, "dbn") == 0;
     int is_logreg = st == EBM_OK && strcmp(type, "logreg") == 0;
+    int is_mlp = st == EBM_OK && strcmp(type, "mlp") == 0;
     if (st == EBM_OK) st = ebm_ckpt_read_attr_str(&ck, "/train", "config", &config);
     /* A DBN or a classifier is described without a training config. */
-    if (st != EBM_OK && (is_dbn || is_logreg)) {
+    if (st != EBM_OK && (is_dbn || is_logreg || is_mlp)) {
         ebm_error_clear();
         st = EBM_OK;
     }
@@ -103,6 +104,12 @@ static ebm_status info(const char *path)
             printf("model       bm, %lld %s units (%lld parameters: couplings and biases)\n",
                    (long long)U, attr_or(&ck, "/model", "spin", 0) ? "spin" : "binary",
                    (long long)(U * (U - 1) / 2 + U));
+        } else if (is_mlp) {
+            char *sizes = NULL;
+            if (ebm_ckpt_read_attr_str(&ck, "/model", "sizes", &sizes) != EBM_OK) ebm_error_clear();
+            printf("model       mlp %s (sigmoid layers, softmax output), fine-tuned from a "
+                   "DBN or RBM\n", sizes ? sizes : "?");
+            free(sizes);
         } else if (is_logreg)
             printf("model       logreg %lld features -> %lld classes (%lld parameters)\n",
                    (long long)D, (long long)K, (long long)(D * K + K));
@@ -118,7 +125,11 @@ static ebm_status info(const char *path)
                 printf(", the last %lld visible units one softmax label group", (long long)labels);
             printf("\n");
         }
-        if (is_logreg)
+        if (is_mlp)
+            printf("trained     %lld epochs, batch %lld per rank\n",
+                   (long long)attr_or(&ck, "/train", "epochs", -1),
+                   (long long)attr_or(&ck, "/train", "batch_size", -1));
+        else if (is_logreg)
             printf("trained     %lld epochs, %lld steps, %lld ranks\n",
                    (long long)attr_or(&ck, "/train", "epochs", -1),
                    (long long)attr_or(&ck, "/train", "steps", -1),
@@ -153,6 +164,14 @@ static ebm_status info(const char *path)
                                        "/optim/hidden_offset", "/train/chains", "/train/rng",
                                        "/train/bm_chain_rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
+        for (int64_t k = 0; is_mlp && k <= attr_or(&ck, "/model", "n_hidden_layers", 0) && k < 100;
+             k++) {
+            char name[80];
+            snprintf(name, sizeof name, "/model/layers/%lld/W", (long long)k);
+            print_tensor(&ck, name);
+            snprintf(name, sizeof name, "/model/layers/%lld/b", (long long)k);
+            print_tensor(&ck, name);
+        }
         for (int64_t k = 0; is_dbn && k < attr_or(&ck, "/model", "n_layers", 0) && k < 1000; k++) {
             static const char *parts[] = { "W", "vbias", "hbias" };
             for (int p = 0; p < 3; p++) {

@@ -121,8 +121,8 @@ GUARD=$T/r GUARD_SNAP=$(snap "$T/r")
 ebm classify eval "$T/d.h5" --data "$T/d.h5"
 expect_error "a dataset as the model: not a checkpoint" "d.h5" "not an ebm checkpoint"
 ebm classify eval "${RBM:-$T/r/none.h5}" --data "$T/d.h5"
-expect_error "an RBM checkpoint as the model: not a classifier" "${RBM:-no RBM was trained}" \
-    "not a classifier"
+expect_error "an RBM checkpoint without label units as the model" "${RBM:-no RBM was trained}" \
+    "without label units"
 ebm classify eval "$T/m1.h5" --data "$T/five.h5"
 expect_error "labels >= the model's classes" "five.h5" "label 3" "3 classes"
 ebmn 2 classify eval "$T/m1.h5" --data "$T/five.h5"
@@ -146,7 +146,7 @@ expect_error "train: a bad --lr" "--lr '-1'"
 ebm classify train --data "$T/d.h5" --out "$T/d.h5"
 expect_error "train: --out equal to the data is refused" "is the training data"
 ebm classify fit --data "$T/d.h5"
-expect_error "an unknown subcommand" "expected train or eval"
+expect_error "an unknown subcommand" "expected train, eval or finetune"
 report "no output and no temporary after the errors" \
     "$([ -e "$T/e.h5" ] && echo "$T/e.h5 exists"; ls -A "$T" | grep '\.tmp$')"
 
