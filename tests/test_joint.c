@@ -10,6 +10,12 @@
 enum { X = 4, K = 3, V = X + K, H = 3 };
 
 /* A random model of scale 0.9 with K label units. */
+static void joint_model_typed(struct rbm *m, enum ebm_unit_type hidden, uint64_t seed)
+{
+    typed_random_rbm(m, V, H, EBM_UNIT_BERNOULLI, hidden, 0.9f, seed);
+    assert_int_equal(rbm_set_labels(m, K), EBM_OK);
+}
+
 static void joint_model(struct rbm *m, uint64_t seed)
 {
     typed_random_rbm(m, V, H, EBM_UNIT_BERNOULLI, EBM_UNIT_BERNOULLI, 0.9f, seed);
@@ -26,34 +32,36 @@ static void joint_state(unsigned code, int k, float *v)
 static void test_joint_label_posterior_matches_enumeration(void **state)
 {
     (void)state;
-    struct rbm m;
-    joint_model(&m, 700);
-    float x[16 * X], v[V], scratch[16 * H];
-    double logp[16 * K];
-    for (unsigned c = 0; c < 16; c++) typed_state(c, X, EBM_UNIT_BERNOULLI, x + c * X);
-    rbm_label_log_probs(&m, x, 16, scratch, logp);
-    for (unsigned c = 0; c < 16; c++) {
-        double f[K], mx = -INFINITY, z = 0;
-        for (int k = 0; k < K; k++) {
-            joint_state(c, k, v);
-            f[k] = typed_neg_free_energy(&m, v); /* sum over h of exp(-E) */
-            mx = fmax(mx, f[k]);
+    for (int spin = 0; spin < 2; spin++) { /* Bernoulli, then spin hidden units */
+        struct rbm m;
+        joint_model_typed(&m, spin ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI, 700 + 10 * spin);
+        float x[16 * X], v[V], scratch[16 * H];
+        double logp[16 * K];
+        for (unsigned c = 0; c < 16; c++) typed_state(c, X, EBM_UNIT_BERNOULLI, x + c * X);
+        rbm_label_log_probs(&m, x, 16, scratch, logp);
+        for (unsigned c = 0; c < 16; c++) {
+            double f[K], mx = -INFINITY, z = 0;
+            for (int k = 0; k < K; k++) {
+                joint_state(c, k, v);
+                f[k] = typed_neg_free_energy(&m, v); /* sum over h of exp(-E) */
+                mx = fmax(mx, f[k]);
+            }
+            for (int k = 0; k < K; k++) z += exp(f[k] - mx);
+            for (int k = 0; k < K; k++)
+                assert_close_d(logp[c * K + k], f[k] - mx - log(z), 1e-5, "log p(y | x)");
+            /* and F(x, e_k) itself, as every other model's free energy */
+            float in[H];
+            double F;
+            joint_state(c, 1, v);
+            rbm_free_energy(&m, v, 1, in, &F);
+            assert_close_d(F, -typed_neg_free_energy(&m, v), 1e-5, "F(x, e_1)");
         }
-        for (int k = 0; k < K; k++) z += exp(f[k] - mx);
-        for (int k = 0; k < K; k++)
-            assert_close_d(logp[c * K + k], f[k] - mx - log(z), 1e-5, "log p(y | x)");
-        /* and F(x, e_k) itself, as every other model's free energy */
-        float in[H];
-        double F;
-        joint_state(c, 1, v);
-        rbm_free_energy(&m, v, 1, in, &F);
-        assert_close_d(F, -typed_neg_free_energy(&m, v), 1e-5, "F(x, e_1)");
+        int32_t pred[16];
+        rbm_label_predict(&m, x, 16, scratch, logp, pred);
+        for (unsigned c = 0; c < 16; c++)
+            for (int k = 0; k < K; k++) assert_true(logp[c * K + k] <= logp[c * K + pred[c]]);
+        rbm_free(&m);
     }
-    int32_t pred[16];
-    rbm_label_predict(&m, x, 16, scratch, logp, pred);
-    for (unsigned c = 0; c < 16; c++)
-        for (int k = 0; k < K; k++) assert_true(logp[c * K + k] <= logp[c * K + pred[c]]);
-    rbm_free(&m);
 }
 
 /* E[y | h] is the softmax of b_y + W_y h; the x units keep their sigmoid;

@@ -2,7 +2,8 @@
  * units (rbm_set_labels): p(y | x) is exact, because the hidden units sum
  * out in closed form for each of the K labels (Larochelle & Bengio 2008):
  *   log p(y = k | x) = -F(x, e_k) - log sum_k' exp(-F(x, e_k')),
- *   -F(x, e_k) = b'x + b_y[k] + sum_j softplus(c_j + (xW_x)_j + W_y[k, j]).
+ *   -F(x, e_k) = b'x + b_y[k] + sum_j softplus(c_j + (xW_x)_j + W_y[k, j])
+ * (log 2cosh in place of softplus for spin hidden units).
  * Dimension letters: B rows, V visible units of which K labels, H hidden. */
 #ifndef EBM_JOINT_H
 #define EBM_JOINT_H

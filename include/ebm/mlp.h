@@ -67,6 +67,7 @@ struct ebm_mlp_opts {
     int epochs;
     int batch;          /* rows per rank per step */
     float lr, momentum;
+    float lr_end;       /* the step size moves linearly from lr to lr_end over the run */
     float l2;           /* on the weights, not the biases */
     uint64_t seed;      /* per-rank epoch shuffles */
 };

@@ -28,7 +28,8 @@ static const char usage[] =
     "                          [--batch-size B] [--lr LR] [--l2 L] [--seed S] --out MODEL.h5\n"
     "       ebm classify eval MODEL --data FILE [--split S] [--json] [--png FILE.png]\n"
     "       ebm classify finetune CKPT --data FILE [--split S] [--classes K] [--epochs E]\n"
-    "                          [--batch-size B] [--lr LR] [--momentum M] [--l2 L] [--seed S]\n"
+    "                          [--batch-size B] [--lr LR] [--lr-end LR] [--momentum M]\n"
+    "                          [--l2 L] [--seed S]\n"
     "                          --out MODEL.h5\n"
     "\n"
     "Multinomial logistic regression (softmax, L2 on the weights) on the rows of\n"
@@ -63,6 +64,7 @@ static const char usage[] =
     "gradient of all ranks' batches per step (one allreduce). Flags as for\n"
     "train (split train, epochs 10, batch 100, lr 0.1, l2 1e-5, seed 1), plus\n"
     "  --momentum M      momentum of the updates                         0.9\n"
+    "  --lr-end LR       the step size at the end of a linear schedule   --lr\n"
     "eval takes its MODEL too.\n"
     "  --help            this text\n";
 

@@ -496,6 +496,11 @@ static ebm_status denoise(struct denoise_args *a)
         st = ebm_par_agree(&par, ebm_model_read_rbm(a->ckpt, par.world, &m, &info));
         have_model = st == EBM_OK;
     }
+    if (st == EBM_OK && (!rbm_is_binary(&m) || m.n_labels > 0))
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm with %s visible and %s hidden units%s; ebm "
+                      "denoise takes bernoulli RBMs without label units for now", a->ckpt,
+                      ebm_unit_type_name(m.vis.type), ebm_unit_type_name(m.hid.type),
+                      m.n_labels ? " and label units" : "");
     if (st == EBM_OK) st = run_rows(a, &par, &m, &info, &s, &sum);
     if (st == EBM_OK) st = gather_rows(&par, &s);
     if (st == EBM_OK && par.rank == 0) {

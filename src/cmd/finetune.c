@@ -38,7 +38,7 @@ static ebm_status parse_args(int argc, char **argv, struct finetune_args *a)
     memset(a, 0, sizeof *a);
     a->split = "train";
     a->opts = (struct ebm_mlp_opts){ .epochs = 10, .batch = 100, .lr = 0.1f, .momentum = 0.9f,
-                                     .l2 = 1e-5f, .seed = 1 };
+                                     .l2 = 1e-5f, .seed = 1, .lr_end = -1.0f };
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         long long v;
@@ -63,6 +63,8 @@ static ebm_status parse_args(int argc, char **argv, struct finetune_args *a)
             a->opts.seed = (uint64_t)v;
         } else if (!strcmp(f, "--lr")) {
             EBM_TRY(parse_real(f, argv[++i], 1e-12, 1e3, &a->opts.lr));
+        } else if (!strcmp(f, "--lr-end")) {
+            EBM_TRY(parse_real(f, argv[++i], 0, 1e3, &a->opts.lr_end));
         } else if (!strcmp(f, "--momentum")) {
             EBM_TRY(parse_real(f, argv[++i], 0, 0.999, &a->opts.momentum));
         } else if (!strcmp(f, "--l2")) {
@@ -77,6 +79,7 @@ static ebm_status parse_args(int argc, char **argv, struct finetune_args *a)
                             "(one CKPT only)", f);
         }
     }
+    if (a->opts.lr_end < 0) a->opts.lr_end = a->opts.lr; /* constant unless given */
     if (!a->ckpt)
         return EBM_FAIL(EBM_ERR_INPUT, "ebm classify finetune: missing CKPT, the DBN (or RBM) "
                         "to unroll");
@@ -138,9 +141,10 @@ static ebm_status finetune(const struct finetune_args *a)
         printf("classify finetune: %s unrolled (", a->ckpt);
         for (int k = 0; k <= m.n_hidden_layers + 1; k++) printf("%s%d", k ? "-" : "", m.sizes[k]);
         printf(", sigmoid layers, softmax output), %lld rows, %d rank%s, batch %d per rank, "
-               "%lld steps/epoch; lr %g, momentum %g, l2 %g\n", (long long)ds.n_total, par.size,
-               par.size == 1 ? "" : "s", a->opts.batch, (long long)tr.steps_per_epoch,
-               (double)a->opts.lr, (double)a->opts.momentum, (double)a->opts.l2);
+               "%lld steps/epoch; lr %g -> %g, momentum %g, l2 %g\n", (long long)ds.n_total,
+               par.size, par.size == 1 ? "" : "s", a->opts.batch, (long long)tr.steps_per_epoch,
+               (double)a->opts.lr, (double)a->opts.lr_end, (double)a->opts.momentum,
+               (double)a->opts.l2);
         fflush(stdout);
     }
     for (int e = 0; st == EBM_OK && e < a->opts.epochs; e++) {

@@ -114,7 +114,7 @@ static ebm_status info(const char *path)
             printf("model       logreg %lld features -> %lld classes (%lld parameters)\n",
                    (long long)D, (long long)K, (long long)(D * K + K));
         else {
-            enum ebm_unit_type vis, hid;
+            enum ebm_unit_type vis = EBM_UNIT_BERNOULLI, hid = EBM_UNIT_BERNOULLI;
             if (ebm_ckpt_read_units(&ck, &vis, &hid) != EBM_OK) ebm_error_clear();
             int64_t n_params = V * H + V + H + (vis == EBM_UNIT_GAUSSIAN ? V : 0);
             int64_t labels = attr_or(&ck, "/model", "n_labels", 0);

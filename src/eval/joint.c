@@ -4,6 +4,14 @@
 
 #include "ebm/kernels.h"
 
+/* One hidden unit summed out at input t: log(1 + e^t) for a Bernoulli
+ * unit, log(2 cosh t) = |t| + log1p(e^{-2|t|}) for a spin. */
+static double hidden_log_partition(const struct rbm *m, double t)
+{
+    if (m->hid.type == EBM_UNIT_SPIN) return fabs(t) + log1p(exp(-2.0 * fabs(t)));
+    return ebm_softplus(t);
+}
+
 void rbm_label_log_probs(const struct rbm *m, const float *x, int B, float *scratch,
                          double *logp)
 {
@@ -17,7 +25,8 @@ void rbm_label_log_probs(const struct rbm *m, const float *x, int B, float *scra
         for (int k = 0; k < K; k++) {
             const float *wy = m->W + (size_t)(X + k) * H;
             double s = m->vbias[X + k];
-            for (int j = 0; j < H; j++) s += ebm_softplus((double)a[j] + m->hbias[j] + wy[j]);
+            for (int j = 0; j < H; j++)
+                s += hidden_log_partition(m, (double)a[j] + m->hbias[j] + wy[j]);
             lp[k] = s;
             mx = fmax(mx, s);
         }

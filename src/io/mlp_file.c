@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ebm/checkpoint.h"
+#include "ebm/par.h"
 
 static void sizes_text(const struct ebm_mlp *m, char *buf, size_t len)
 {
@@ -36,8 +37,9 @@ static ebm_status write_contents(struct ebm_ckpt *ck, const struct ebm_mlp *m, c
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "epochs", o->epochs));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "batch_size", o->batch));
     /* reals as "%.9g" text, which round-trips a float */
-    snprintf(text, sizeof text, "lr %.9g momentum %.9g l2 %.9g seed %llu", (double)o->lr,
-             (double)o->momentum, (double)o->l2, (unsigned long long)o->seed);
+    snprintf(text, sizeof text, "lr %.9g lr_end %.9g momentum %.9g l2 %.9g seed %llu",
+             (double)o->lr, (double)o->lr_end, (double)o->momentum, (double)o->l2,
+             (unsigned long long)o->seed);
     EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "options", text));
     return ebm_ckpt_attr_str(ck, "/data", "path", data);
 }
@@ -47,7 +49,8 @@ ebm_status ebm_mlp_save(const char *path, MPI_Comm comm, const struct ebm_mlp *m
 {
     struct ebm_ckpt ck;
     EBM_TRY(ebm_ckpt_create(&ck, path, comm));
-    ebm_status st = write_contents(&ck, m, source, data, opts);
+    /* commit only what every rank wrote */
+    ebm_status st = ebm_comm_agree(comm, write_contents(&ck, m, source, data, opts));
     if (st != EBM_OK) {
         ebm_ckpt_abort(&ck);
         return st;

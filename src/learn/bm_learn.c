@@ -80,6 +80,10 @@ void ebm_bm_update(struct ebm_trainer *tr, double lr)
     const struct ebm_config *cfg = &tr->cfg;
     size_t D = (size_t)tr->V;
     float mom = (float)cfg->train.momentum, a = (float)lr;
+    /* Each rank's gradient was symmetric, but an allreduce need not add
+     * (i, j) and (j, i) in the same order (a ring over 3+ ranks starts
+     * each chunk at another rank): make the sum symmetric again. */
+    bm_symmetrize(&tr->bm.grad);
     /* Elementwise on the full matrix: equal (i, j) and (j, i) inputs give
      * equal outputs, so W stays symmetric with a zero diagonal. */
     ebm_momentum_update(tr->bm.model.W, tr->bm.velocity.W, tr->bm.grad.W, D * D, mom, a,
@@ -144,7 +148,9 @@ ebm_status ebm_bm_save(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(write_pair(ck, "/optim/velocity", &tr->bm.velocity));
     /* One counter per chain, rows by global chain index like the chains. */
     uint64_t *counters = malloc(sizeof *counters * (size_t)(tr->C > 0 ? tr->C : 1));
-    if (!counters) return EBM_FAIL(EBM_ERR_NOMEM, "out of memory saving chain streams");
+    /* every rank enters the collective write, or none */
+    EBM_TRY(ebm_par_agree(tr->par, counters ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory "
+                                                                "saving chain streams")));
     for (int r = 0; r < tr->C; r++) counters[r] = tr->bm.chains.rng[r].block;
     ebm_status st = ebm_ckpt_write_rows_u64(ck, "/train/bm_chain_rng", counters, tr->C, 1);
     free(counters);
@@ -181,7 +187,8 @@ ebm_status ebm_bm_load(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     int64_t first = (int64_t)tr->par->rank * tr->C, have = dims[0] - first;
     have = have < 0 ? 0 : (have > tr->C ? tr->C : have);
     uint64_t *counters = malloc(sizeof *counters * (size_t)(have > 0 ? have : 1));
-    ebm_status st = counters ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    ebm_status st = ebm_par_agree(tr->par, counters ? EBM_OK
+                                                    : EBM_FAIL(EBM_ERR_NOMEM, "out of memory"));
     if (st == EBM_OK)
         st = ebm_ckpt_read_rows_u64(ck, "/train/bm_chain_rng", counters, have > 0 ? first : 0,
                                     have, 1);

@@ -280,7 +280,10 @@ ebm_status ebm_mlp_train_epoch(struct ebm_mlp_trainer *tr, struct ebm_mlp *m, in
     layout(m, tr->block, gW, gb);
     layout(m, tr->velocity, vW, vb);
     double loss_sum = 0.0, wrong = 0.0;
+    double total = (double)tr->opts.epochs * (double)tr->steps_per_epoch;
     for (int64_t step = 0; step < tr->steps_per_epoch; step++) {
+        double t = ((double)epoch * (double)tr->steps_per_epoch + (double)step) / total;
+        float lr = (float)(tr->opts.lr + (tr->opts.lr_end - tr->opts.lr) * (t < 1.0 ? t : 1.0));
         for (int r = 0; r < B; r++) {
             int64_t i = tr->order[step * B + r];
             memcpy(tr->xb + (size_t)r * D, ds->x + (size_t)i * D, sizeof *tr->xb * D);
@@ -306,9 +309,8 @@ ebm_status ebm_mlp_train_epoch(struct ebm_mlp_trainer *tr, struct ebm_mlp *m, in
         for (size_t e = 0; e < np; e++) tr->block[e] = -tr->block[e];
         for (int k = 0; k <= L; k++) {
             size_t nw = (size_t)m->sizes[k] * m->sizes[k + 1], nb = (size_t)m->sizes[k + 1];
-            ebm_momentum_update(m->W[k], vW[k], gW[k], nw, tr->opts.momentum, tr->opts.lr,
-                                tr->opts.l2);
-            ebm_momentum_update(m->b[k], vb[k], gb[k], nb, tr->opts.momentum, tr->opts.lr, 0.0f);
+            ebm_momentum_update(m->W[k], vW[k], gW[k], nw, tr->opts.momentum, lr, tr->opts.l2);
+            ebm_momentum_update(m->b[k], vb[k], gb[k], nb, tr->opts.momentum, lr, 0.0f);
         }
     }
     double rows = (double)tr->steps_per_epoch * tr->par->size * B;

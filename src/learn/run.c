@@ -66,7 +66,8 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
 {
     if (tr->par->rank != 0 || tr->data.image_h <= 0) return EBM_OK;
     int h = tr->data.image_h, w = tr->data.image_w;
-    if ((int64_t)h * w != tr->V) return EBM_OK;
+    /* label units, if any, are the last visible units: the image is before them */
+    if ((int64_t)h * w != tr->V - tr->model.n_labels) return EBM_OK;
     char path[2048];
     snprintf(path, sizeof path, "%s/filters.png", tr->cfg.output.dir);
     if (ebm_trainer_is_bm(tr)) return write_bm_pictures(tr, path, h, w);

@@ -171,5 +171,11 @@ ebm train "$T/g.ini" --set output.dir="$T/g" --resume "$CK" --set model.visible=
 GUARD=$T/g GUARD_SNAP=$(snap "$T/g")
 expect_error "resume with other unit types names both" "gaussian visible" "model.visible = bernoulli"
 
+GUARD=$T/g GUARD_SNAP=$(snap "$T/g")
+ebm score "$CK" --data "$T/d.h5" --out "$T/x.h5"
+expect_error "score refuses a Gaussian RBM" "gaussian visible" "bernoulli RBMs"
+ebm denoise "$SK" --data "$T/d.h5" --corrupt mask:random:0.5 --method gibbs --steps 2 --out "$T/x.h5"
+expect_error "denoise refuses a spin RBM" "spin visible" "bernoulli RBMs"
+
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -50,7 +50,7 @@ static void train(const char *path, MPI_Comm comm, float *out, double *err)
     /* every rank's whole shard per step: one step an epoch, the full gradient */
     int64_t rows = ds.n, fewest = ds.n;
     MPI_Allreduce(&rows, &fewest, 1, MPI_INT64_T, MPI_MIN, comm);
-    struct ebm_mlp_opts o = { .epochs = EPOCHS, .batch = (int)fewest, .lr = 0.5f,
+    struct ebm_mlp_opts o = { .epochs = EPOCHS, .batch = (int)fewest, .lr = 0.5f, .lr_end = 0.5f,
                               .momentum = 0.9f, .l2 = 0.0f, .seed = 1 };
     struct ebm_mlp_trainer tr;
     assert_true(ebm_mlp_trainer_init(&tr, &m, &par, &ds, &o) == EBM_OK);
