@@ -30,6 +30,9 @@ bool ebm_cmd_help(int argc, char **argv, const char *usage);
 /* Flag values (src/cmd/args.c), failing with "ebm CMD: FLAG 'TEXT': ...". */
 ebm_status ebm_arg_int(const char *cmd, const char *flag, const char *text, long long lo,
                        long long hi, long long *out);
+/* A finite number in [lo, hi], as a float. */
+ebm_status ebm_arg_real(const char *cmd, const char *flag, const char *text, double lo, double hi,
+                        float *out);
 /* stochastic, threshold, none -> 0, 1, 2 (the modes of ebm_eval_binarize). */
 ebm_status ebm_arg_binarize(const char *cmd, const char *text, int *mode);
 /* Whether a and b name the same file (false when either is NULL or missing). */

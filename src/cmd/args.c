@@ -1,6 +1,7 @@
 /* What every command does with its flags and its output file, once: the
  * messages stay the same from command to command. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,19 @@ ebm_status ebm_arg_int(const char *cmd, const char *flag, const char *text, long
         return EBM_FAIL(EBM_ERR_INPUT, "ebm %s: %s '%s': expected an integer in [%lld, %lld]",
                         cmd, flag, text, lo, hi);
     *out = v;
+    return EBM_OK;
+}
+
+ebm_status ebm_arg_real(const char *cmd, const char *flag, const char *text, double lo, double hi,
+                        float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm %s: %s '%s': expected a number in [%g, %g]", cmd,
+                        flag, text, lo, hi);
+    *out = (float)v;
     return EBM_OK;
 }
 

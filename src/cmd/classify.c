@@ -81,19 +81,6 @@ struct classify_args {
 };
 
 
-static ebm_status parse_real(const char *flag, const char *text, double lo, double hi,
-                             float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi)
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: %s '%s': expected a number in [%g, %g]",
-                        flag, text, lo, hi);
-    *out = (float)v;
-    return EBM_OK;
-}
-
 static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -140,9 +127,9 @@ static ebm_status parse_args(int argc, char **argv, struct classify_args *a)
             EBM_TRY(ebm_arg_int("classify", f, argv[++i], 0, LLONG_MAX, &v));
             a->opts.seed = (uint64_t)v;
         } else if (!strcmp(f, "--lr")) {
-            EBM_TRY(parse_real(f, argv[++i], 1e-12, 1e6, &a->opts.lr));
+            EBM_TRY(ebm_arg_real("classify", f, argv[++i], 1e-12, 1e6, &a->opts.lr));
         } else if (!strcmp(f, "--l2")) {
-            EBM_TRY(parse_real(f, argv[++i], 0, 1e6, &a->opts.l2));
+            EBM_TRY(ebm_arg_real("classify", f, argv[++i], 0, 1e6, &a->opts.l2));
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm classify: unknown flag '%s' (see ebm classify "
                             "--help)", f);

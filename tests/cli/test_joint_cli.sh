@@ -14,20 +14,6 @@ set -u
 # shellcheck source=tests/lib/idx.sh
 . "$(dirname "$0")/../lib/idx.sh"
 
-# classed N: N 4x4 images of class r % 3: image row (r % 3) on, the rest
-# off, one pixel in eleven flipped.
-classed() {
-    local r c s='' on
-    for ((r = 0; r < $1; r++)); do
-        for ((c = 0; c < 16; c++)); do
-            on=$((c / 4 == r % 3))
-            if (((r * 7 + c * 3) % 11 == 0)); then on=$((1 - on)); fi
-            if ((on)); then s+='\377'; else s+='\000'; fi
-        done
-    done
-    printf '%s' "$s"
-}
-classes() { local r s=''; for ((r = 0; r < $1; r++)); do s+="\\$(printf %03o $((r % 3)))"; done; printf '%s' "$s"; }
 json() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" "$T/out"; }
 
 classed 120 | idx "$T/img.idx" 120 4 4

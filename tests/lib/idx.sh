@@ -26,3 +26,19 @@ pixels() {
 
 # labels N: N labels 0, 1, ..., 9, 0, ...
 labels() { local r s=''; for ((r = 0; r < $1; r++)); do s+="\\$(printf %03o $((r % 10)))"; done; printf '%s' "$s"; }
+
+# classed N: N 4x4 images of class r % 3 (image row r % 3 on), one pixel in
+# eleven flipped.
+classed() {
+    local r c s='' on
+    for ((r = 0; r < $1; r++)); do
+        for ((c = 0; c < 16; c++)); do
+            on=$((c / 4 == r % 3))
+            if (((r * 7 + c * 3) % 11 == 0)); then on=$((1 - on)); fi
+            if ((on)); then s+='\377'; else s+='\000'; fi
+        done
+    done
+    printf '%s' "$s"
+}
+# classes N: N labels 0, 1, 2, 0, ... (the classes of `classed`).
+classes() { local r s=''; for ((r = 0; r < $1; r++)); do s+="\\$(printf %03o $((r % 3)))"; done; printf '%s' "$s"; }
