@@ -1,11 +1,14 @@
 /* The training step allocates nothing: malloc, calloc and realloc calls
  * from ebm's own code are counted through the linker's --wrap (see the
  * Makefile rule for this test), around steps of CD-1, PCD-2 and centered
- * PCD-1, a DBN stage's steps with its feature link, and the MCMC samplers. */
+ * PCD-1, Gaussian, spin and labelled RBMs, the fully visible BM (PCD and
+ * exact), a DBN stage's steps with its feature link, fine-tuning epochs and
+ * the MCMC samplers. */
 #include "testutil.h"
 
 #include "ebm/feature_link.h"
 #include "ebm/mcmc.h"
+#include "ebm/mlp.h"
 #include "ebm/trainer.h"
 
 void *__real_malloc(size_t n);
@@ -32,15 +35,21 @@ void *__wrap_realloc(void *p, size_t n)
     return __real_realloc(p, n);
 }
 
-static void steps_allocate_nothing(bool persistent, int k, bool centering)
+/* A variant of the model beyond the Bernoulli RBM's keys. */
+enum variant { PLAIN, GAUSSIAN, SPIN, BM, BM_EXACT, LABELS };
+
+static void variant_steps_allocate_nothing(bool persistent, int k, bool centering,
+                                           enum variant var)
 {
     char data[600];
     snprintf(data, sizeof data, "%s/rows.h5", test_tmpdir());
     if (access(data, R_OK) != 0) {
         enum { N = 64, D = 12 };
         uint8_t x[N * D];
+        int32_t y[N];
         for (int i = 0; i < N * D; i++) x[i] = (uint8_t)((i * 37) % 256);
-        assert_int_equal(ebm_dataset_write_u8(data, "train", x, N, D, NULL, 3, 4), EBM_OK);
+        for (int i = 0; i < N; i++) y[i] = i % 3;
+        assert_int_equal(ebm_dataset_write_u8(data, "train", x, N, D, y, 3, 4), EBM_OK);
     }
     struct ebm_config cfg;
     ebm_config_defaults(&cfg);
@@ -52,6 +61,16 @@ static void steps_allocate_nothing(bool persistent, int k, bool centering)
     cfg.train.k = k;
     cfg.train.persistent = persistent;
     cfg.train.centering = centering;
+    if (var == GAUSSIAN) {
+        cfg.model.visible = EBM_UNIT_GAUSSIAN;
+        cfg.data.binarize = EBM_BINARIZE_NONE;
+        cfg.data.standardize = true;
+    }
+    if (var == SPIN) cfg.model.visible = cfg.model.hidden_type = EBM_UNIT_SPIN;
+    if (var == BM || var == BM_EXACT) snprintf(cfg.model.type, sizeof cfg.model.type, "bm");
+    if (var == BM_EXACT) cfg.train.negative = EBM_NEGATIVE_EXACT;
+    if (var == LABELS) cfg.model.labels = 3;
+    assert_int_equal(ebm_config_validate(&cfg), EBM_OK);
     struct ebm_par par;
     assert_int_equal(ebm_par_init(&par, MPI_COMM_WORLD), EBM_OK);
     struct ebm_trainer tr;
@@ -67,6 +86,52 @@ static void steps_allocate_nothing(bool persistent, int k, bool centering)
     assert_int_equal(ebm_trainer_init(&tr, &cfg, &par), EBM_OK);
     assert_true(allocations > before);
     ebm_trainer_free(&tr);
+    ebm_par_free(&par);
+}
+
+static void steps_allocate_nothing(bool persistent, int k, bool centering)
+{
+    variant_steps_allocate_nothing(persistent, k, centering, PLAIN);
+}
+
+/* Gaussian (learned sigma), spin-spin, label units, and the fully visible
+ * BM by PCD and by the exact gradient. */
+static void test_hotloop_model_variants_allocate_nothing(void **state)
+{
+    (void)state;
+    const enum variant vars[] = { GAUSSIAN, SPIN, LABELS, BM, BM_EXACT };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        variant_steps_allocate_nothing(true, 1, false, vars[i]);
+}
+
+/* A fine-tuning epoch: forward, backprop, the allreduce and the update. */
+static void test_hotloop_finetune_epoch_allocates_nothing(void **state)
+{
+    (void)state;
+    enum { N = 40, D = 6, H = 4 };
+    float x[N * D];
+    int32_t y[N];
+    for (int i = 0; i < N * D; i++) x[i] = (float)((i * 37) % 256) / 255.0f;
+    for (int i = 0; i < N; i++) y[i] = i % 3;
+    struct ebm_dataset ds = { .n_total = N, .n = N, .dim = D, .x = x, .y = y };
+    const int sizes[] = { D, H };
+    struct dbn d;
+    assert_int_equal(dbn_init(&d, 1, sizes), EBM_OK);
+    struct ebm_mlp m;
+    assert_int_equal(ebm_mlp_from_dbn(&m, &d, 3), EBM_OK);
+    struct ebm_par par;
+    assert_int_equal(ebm_par_init(&par, MPI_COMM_SELF), EBM_OK);
+    struct ebm_mlp_opts o = { .epochs = 2, .batch = 8, .lr = 0.1f, .lr_end = 0.1f,
+                              .momentum = 0.9f, .seed = 1 };
+    struct ebm_mlp_trainer tr;
+    assert_int_equal(ebm_mlp_trainer_init(&tr, &m, &par, &ds, &o), EBM_OK);
+    double loss, err;
+    long before = allocations;
+    for (int e = 0; e < 2; e++) assert_int_equal(ebm_mlp_train_epoch(&tr, &m, e, &loss, &err), EBM_OK);
+    assert_int_equal(allocations - before, 0);
+    ebm_mlp_trainer_free(&tr);
+    ebm_mlp_free(&m);
+    dbn_free(&d);
     ebm_par_free(&par);
 }
 
@@ -169,6 +234,8 @@ static void test_hotloop_mcmc_allocates_nothing(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_hotloop_model_variants_allocate_nothing),
+    cmocka_unit_test(test_hotloop_finetune_epoch_allocates_nothing),
     cmocka_unit_test(test_hotloop_pipeline_stage_allocates_nothing),
     cmocka_unit_test(test_hotloop_mcmc_allocates_nothing),
     cmocka_unit_test(test_hotloop_cd1_allocates_nothing),
