@@ -1,0 +1,285 @@
+/* The DBM's math (ebm/dbm.h) against enumeration on tiny models: exact
+ * log Z, the mean-field fixed point, the variational bound, and the
+ * gradient's data term (mean field) and model term (Gibbs chains). */
+#include "testutil.h"
+
+#include "ebm/dbm.h"
+#include "ebm/kernels.h"
+
+/* A random DBM: weights and biases N(0, sigma^2). */
+static void random_dbm(struct dbm *m, int L, const int *sizes, float sigma, uint64_t seed)
+{
+    assert_int_equal(dbm_init(m, L, sizes), EBM_OK);
+    struct ebm_rng r;
+    ebm_rng_init(&r, seed, 0, EBM_RNG_TEST);
+    ebm_rng_normal(&r, m->block, m->block_len);
+    for (size_t i = 0; i < m->block_len; i++) m->block[i] *= sigma;
+}
+
+/* All layers' bits of code as one configuration x[k] (n_k). */
+static void state_of(const struct dbm *m, uint64_t code, float x[][8])
+{
+    int bit = 0;
+    for (int k = 0; k <= m->n_hidden_layers; k++)
+        for (int i = 0; i < m->sizes[k]; i++, bit++) x[k][i] = (float)((code >> bit) & 1u);
+}
+
+static int total_units(const struct dbm *m)
+{
+    int n = 0;
+    for (int k = 0; k <= m->n_hidden_layers; k++) n += m->sizes[k];
+    return n;
+}
+
+/* log Z by summing exp(-E) over every state of every layer. */
+static double brute_log_z(const struct dbm *m)
+{
+    float x[4][8];
+    const float *p[4] = { x[0], x[1], x[2], x[3] };
+    double mx = -INFINITY, s = 0;
+    for (uint64_t c = 0; c < ((uint64_t)1 << total_units(m)); c++) {
+        state_of(m, c, x);
+        double t = -dbm_energy(m, p);
+        if (t > mx) {
+            s = s * exp(mx - t) + 1.0;
+            mx = t;
+        } else {
+            s += exp(t - mx);
+        }
+    }
+    return mx + log(s);
+}
+
+static void test_dbm_exact_log_z_matches_brute_force(void **state)
+{
+    (void)state;
+    static const int s2[] = { 4, 3, 3 }, s3[] = { 3, 3, 2, 3 };
+    struct dbm m;
+    random_dbm(&m, 2, s2, 0.8f, 900);
+    double z;
+    assert_int_equal(dbm_exact_log_z(&m, &z), EBM_OK);
+    assert_close_d(z, brute_log_z(&m), 1e-9, "log Z, 2 hidden layers");
+    dbm_free(&m);
+    random_dbm(&m, 3, s3, 0.8f, 901);
+    assert_int_equal(dbm_exact_log_z(&m, &z), EBM_OK);
+    assert_close_d(z, brute_log_z(&m), 1e-9, "log Z, 3 hidden layers");
+    dbm_free(&m);
+}
+
+/* Mean field reaches the fixed point mu_k = sigmoid(b_k + mu_{k-1} W_{k-1}
+ * + mu_{k+1} W_k'), checked in double; the same fixed point as plain
+ * damped-free iteration in double from the all-1/2 start (the map is a
+ * contraction for these weights, so the fixed point is unique). */
+static void test_dbm_mean_field_reaches_the_fixed_point(void **state)
+{
+    (void)state;
+    enum { B = 5 };
+    static const int sizes[] = { 6, 4, 3 };
+    struct dbm m;
+    random_dbm(&m, 2, sizes, 0.5f, 902);
+    float v[B * 6], h1[B * 4], h2[B * 3], in[B * 6];
+    struct ebm_rng r;
+    ebm_rng_init(&r, 903, 0, EBM_RNG_TEST);
+    ebm_rng_uniform(&r, v, B * 6);
+    for (int i = 0; i < B * 6; i++) v[i] = v[i] < 0.5f;
+    struct dbm_state s = { { v, h1, h2 } };
+    int it = dbm_mean_field(&m, &s, B, 1e-7, 100, in);
+    print_message("mean field: %d sweeps to a change below 1e-7\n", it);
+    assert_true(it > 1 && it < 100);
+    for (int row = 0; row < B; row++) {
+        double mu1[4] = { .5, .5, .5, .5 }, mu2[3] = { .5, .5, .5 };
+        for (int t = 0; t < 500; t++) {
+            for (int j = 0; j < 4; j++) {
+                double a = m.b[1][j];
+                for (int i = 0; i < 6; i++) a += v[row * 6 + i] * m.W[0][i * 4 + j];
+                for (int l = 0; l < 3; l++) a += mu2[l] * m.W[1][j * 3 + l];
+                mu1[j] = 1.0 / (1.0 + exp(-a));
+            }
+            for (int l = 0; l < 3; l++) {
+                double a = m.b[2][l];
+                for (int j = 0; j < 4; j++) a += mu1[j] * m.W[1][j * 3 + l];
+                mu2[l] = 1.0 / (1.0 + exp(-a));
+            }
+        }
+        for (int j = 0; j < 4; j++) assert_close_d(h1[row * 4 + j], mu1[j], 1e-6, "mu_1");
+        for (int l = 0; l < 3; l++) assert_close_d(h2[row * 3 + l], mu2[l], 1e-6, "mu_2");
+    }
+    dbm_free(&m);
+}
+
+/* The bound is below log p(v) for every v, and equal to it when the
+ * posterior is factorial (W_1 = 0 makes h1 and h2 independent given v). */
+static void test_dbm_bound_is_below_log_p(void **state)
+{
+    (void)state;
+    static const int sizes[] = { 3, 3, 2 };
+    for (int factorial = 0; factorial < 2; factorial++) {
+        struct dbm m;
+        random_dbm(&m, 2, sizes, 0.9f, 904 + factorial);
+        if (factorial) memset(m.W[1], 0, sizeof(float) * 3 * 2);
+        double log_z;
+        assert_int_equal(dbm_exact_log_z(&m, &log_z), EBM_OK);
+        float v[8 * 3], h1[8 * 3], h2[8 * 2], in[8 * 3];
+        for (int c = 0; c < 8; c++)
+            for (int i = 0; i < 3; i++) v[c * 3 + i] = (float)((c >> i) & 1);
+        struct dbm_state s = { { v, h1, h2 } };
+        dbm_mean_field(&m, &s, 8, 1e-9, 500, in);
+        double bound[8];
+        dbm_bound_plus_log_z(&m, &s, 8, bound);
+        for (int c = 0; c < 8; c++) {
+            /* log p(v) + log Z = log sum_{h1, h2} exp(-E(v, h1, h2)) */
+            float x[4][8];
+            const float *p[4] = { x[0], x[1], x[2], x[3] };
+            double mx = -INFINITY, sum = 0;
+            for (uint64_t hc = 0; hc < 32; hc++) {
+                state_of(&m, ((uint64_t)c) | (hc << 3), x);
+                double t = -dbm_energy(&m, p);
+                if (t > mx) { sum = sum * exp(mx - t) + 1.0; mx = t; }
+                else sum += exp(t - mx);
+            }
+            double exact = mx + log(sum);
+            assert_true(bound[c] <= exact + 1e-6);
+            if (factorial) assert_close_d(bound[c], exact, 1e-5, "bound, factorial posterior");
+        }
+        dbm_free(&m);
+    }
+}
+
+/* The model term of the gradient from Gibbs chains against exact model
+ * expectations <x_k x_{k+1}'> and <x_k> by enumeration, within 5
+ * standard errors of C independent chains; the data term of a model whose
+ * posterior is factorial equals the exact posterior expectation. */
+static void test_dbm_gradient_terms_match_enumeration(void **state)
+{
+    (void)state;
+    enum { C = 20000, BURN = 60 };
+    static const int sizes[] = { 3, 3, 2 };
+    struct dbm m, g;
+    random_dbm(&m, 2, sizes, 0.9f, 906);
+    assert_int_equal(dbm_init(&g, 2, sizes), EBM_OK);
+    /* exact <x_k x_{k+1}> (as a gradient block with inv_nm = 1, data 0) */
+    double log_z, *exact = calloc(m.block_len, sizeof *exact);
+    assert_int_equal(dbm_exact_log_z(&m, &log_z), EBM_OK);
+    float x[4][8];
+    const float *p[4] = { x[0], x[1], x[2], x[3] };
+    for (uint64_t c = 0; c < 256; c++) {
+        state_of(&m, c, x);
+        double w = exp(-dbm_energy(&m, p) - log_z);
+        size_t off = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < sizes[k]; i++)
+                for (int j = 0; j < sizes[k + 1]; j++) exact[off++] += w * x[k][i] * x[k + 1][j];
+        for (int k = 0; k <= 2; k++)
+            for (int i = 0; i < sizes[k]; i++) exact[off++] += w * x[k][i];
+    }
+    /* Precondition, so that a failure below is the sampler's: BURN exact
+     * sweeps from the uniform start leave the chain within 1e-6 of p in
+     * total variation (the kernel: h1 given (v, h2), then (v, h2) given h1). */
+    {
+        static double T[256][256];
+        double pz[256], d[256], next[256];
+        for (uint64_t a = 0; a < 256; a++) {
+            state_of(&m, a, x);
+            pz[a] = exp(-dbm_energy(&m, p) - log_z);
+        }
+        for (int a = 0; a < 256; a++) {
+            float xa[4][8];
+            state_of(&m, (uint64_t)a, xa);
+            for (int b = 0; b < 256; b++) {
+                float xb[4][8];
+                state_of(&m, (uint64_t)b, xb);
+                double pr = 1.0;
+                for (int j = 0; j < 3; j++) { /* h1 of b given v, h2 of a */
+                    double t = m.b[1][j];
+                    for (int i = 0; i < 3; i++) t += xa[0][i] * m.W[0][i * 3 + j];
+                    for (int l = 0; l < 2; l++) t += xa[2][l] * m.W[1][j * 2 + l];
+                    double q = 1.0 / (1.0 + exp(-t));
+                    pr *= xb[1][j] ? q : 1.0 - q;
+                }
+                for (int i = 0; i < 3; i++) { /* v of b given h1 of b */
+                    double t = m.b[0][i];
+                    for (int j = 0; j < 3; j++) t += xb[1][j] * m.W[0][i * 3 + j];
+                    double q = 1.0 / (1.0 + exp(-t));
+                    pr *= xb[0][i] ? q : 1.0 - q;
+                }
+                for (int l = 0; l < 2; l++) { /* h2 of b given h1 of b */
+                    double t = m.b[2][l];
+                    for (int j = 0; j < 3; j++) t += xb[1][j] * m.W[1][j * 2 + l];
+                    double q = 1.0 / (1.0 + exp(-t));
+                    pr *= xb[2][l] ? q : 1.0 - q;
+                }
+                T[a][b] = pr;
+            }
+        }
+        for (int a = 0; a < 256; a++) d[a] = 1.0 / 256;
+        for (int t = 0; t < BURN; t++) {
+            for (int b = 0; b < 256; b++) {
+                next[b] = 0;
+                for (int a = 0; a < 256; a++) next[b] += d[a] * T[a][b];
+            }
+            memcpy(d, next, sizeof d);
+        }
+        double tv = 0;
+        for (int a = 0; a < 256; a++) tv += 0.5 * fabs(d[a] - pz[a]);
+        assert_true(tv < 1e-6);
+    }
+    float *v = malloc(sizeof(float) * C * 3), *h1 = malloc(sizeof(float) * C * 3),
+          *h2 = malloc(sizeof(float) * C * 2), *in = malloc(sizeof(float) * C * 3);
+    struct ebm_rng r;
+    ebm_rng_init(&r, 907, 0, EBM_RNG_TEST);
+    ebm_rng_uniform(&r, v, C * 3);
+    ebm_rng_uniform(&r, h1, C * 3);
+    ebm_rng_uniform(&r, h2, C * 2);
+    for (int i = 0; i < C * 3; i++) v[i] = v[i] < 0.5f, h1[i] = h1[i] < 0.5f;
+    for (int i = 0; i < C * 2; i++) h2[i] = h2[i] < 0.5f;
+    struct dbm_state chains = { { v, h1, h2 } }, none = { { v, h1, h2 } };
+    dbm_gibbs(&m, &chains, C, BURN, in, &r);
+    dbm_statistics(&none, 0, &chains, C, 0.0f, 1.0f / C, &g);
+    /* a product of binary units has sd <= 1/2 */
+    double worst = 0;
+    for (size_t i = 0; i < m.block_len; i++) {
+        double z = fabs(-g.block[i] - exact[i]) / (0.5 / sqrt((double)C));
+        worst = fmax(worst, z);
+        assert_true(z < 5.0);
+    }
+    print_message("Gibbs model term: largest |error| / SE bound %.2f over %zu statistics\n", worst,
+                  m.block_len);
+    /* Data term: W_1 = 0 makes q exact, so mean field gives E[h1 | v] exactly. */
+    memset(m.W[1], 0, sizeof(float) * 3 * 2);
+    float vd[3] = { 1, 0, 1 }, m1[3], m2[2];
+    struct dbm_state d = { { vd, m1, m2 } };
+    dbm_mean_field(&m, &d, 1, 1e-9, 100, in);
+    for (int j = 0; j < 3; j++) {
+        double a = m.b[1][j] + m.W[0][0 * 3 + j] + m.W[0][2 * 3 + j];
+        assert_close_d(m1[j], 1.0 / (1.0 + exp(-a)), 1e-6, "E[h1 | v], factorial posterior");
+    }
+    free(v); free(h1); free(h2); free(in); free(exact);
+    dbm_free(&g);
+    dbm_free(&m);
+}
+
+static void test_dbm_refuses_bad_shapes(void **state)
+{
+    (void)state;
+    struct dbm m;
+    static const int one[] = { 4, 3 }, big[] = { 20, 3, 10 };
+    assert_int_equal(dbm_init(&m, 1, one), EBM_ERR_INPUT);
+    assert_non_null(strstr(ebm_error_message(), "2 or 3 hidden layers"));
+    ebm_error_clear();
+    assert_int_equal(dbm_init(&m, 2, big), EBM_OK);
+    double z;
+    assert_int_equal(dbm_exact_log_z(&m, &z), EBM_ERR_INPUT);
+    assert_non_null(strstr(ebm_error_message(), "at most 24 units"));
+    ebm_error_clear();
+    dbm_free(&m);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_dbm_exact_log_z_matches_brute_force),
+    cmocka_unit_test(test_dbm_mean_field_reaches_the_fixed_point),
+    cmocka_unit_test(test_dbm_bound_is_below_log_p),
+    cmocka_unit_test(test_dbm_gradient_terms_match_enumeration),
+    cmocka_unit_test(test_dbm_refuses_bad_shapes),
+};
+
+EBM_TEST_MAIN(tests)
