@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "ebm/dbm.h"
+#include "ebm/dbm_ais.h"
 #include "ebm/kernels.h"
 
 /* A random DBM: weights and biases N(0, sigma^2). */
@@ -258,6 +259,31 @@ static void test_dbm_gradient_terms_match_enumeration(void **state)
     dbm_free(&m);
 }
 
+/* AIS with the odd layers summed out: its interval holds exact log Z, for
+ * 2 and 3 hidden layers. */
+static void test_dbm_ais_brackets_exact_log_z(void **state)
+{
+    (void)state;
+    enum { RUNS = 200, BETAS = 1500 };
+    static const int s2[] = { 8, 6, 5 }, s3[] = { 6, 4, 5, 3 };
+    const int *shapes[] = { s2, s3 };
+    double *betas = ebm_ais_schedule(BETAS);
+    for (int c = 0; c < 2; c++) {
+        struct dbm m;
+        random_dbm(&m, 2 + c, shapes[c], 0.6f, 910 + c);
+        double exact;
+        assert_int_equal(dbm_exact_log_z(&m, &exact), EBM_OK);
+        float base[8] = { 0 };
+        struct ebm_ais_result r;
+        assert_int_equal(dbm_ais(&m, base, betas, BETAS, RUNS, 11 + c, MPI_COMM_WORLD, &r), EBM_OK);
+        print_message("dbm with %d hidden layers: exact log Z %.4f, AIS %.4f [%.4f, %.4f]\n",
+                      2 + c, exact, r.log_z, r.log_z_lo, r.log_z_hi);
+        assert_true(r.log_z_lo <= exact && exact <= r.log_z_hi);
+        dbm_free(&m);
+    }
+    free(betas);
+}
+
 static void test_dbm_refuses_bad_shapes(void **state)
 {
     (void)state;
@@ -279,6 +305,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dbm_mean_field_reaches_the_fixed_point),
     cmocka_unit_test(test_dbm_bound_is_below_log_p),
     cmocka_unit_test(test_dbm_gradient_terms_match_enumeration),
+    cmocka_unit_test(test_dbm_ais_brackets_exact_log_z),
     cmocka_unit_test(test_dbm_refuses_bad_shapes),
 };
 

@@ -33,6 +33,15 @@ double *ebm_ais_schedule(int n);
  * (clipped to [1e-3, 1 - 1e-3]). */
 void ebm_ais_base_biases(const float *marginals, int V, float *base_vbias);
 
+/* Gathers every run's log weight (local_runs here, total_runs in all) on
+ * rank 0 in run order, so the estimate is summed in the same order
+ * whatever the rank count, and forms log mean exp(sign * log_w) with its
+ * interval log(mean -/+ 3 se) and the log weights' sd. Collective; every
+ * rank gets the results. For any model's AIS. */
+ebm_status ebm_ais_combine(const double *log_w, int local_runs, int total_runs, double sign,
+                           MPI_Comm comm, double *log_mean, double *log_lo, double *log_hi,
+                           double *sd_out);
+
 /* Forward AIS with `runs` runs split over the ranks of comm. Collective. */
 ebm_status rbm_ais(const struct rbm *m, const float *base_vbias, const double *betas, int n,
                    int runs, uint64_t seed, MPI_Comm comm, struct ebm_ais_result *out);

@@ -184,11 +184,9 @@ static void base_sample(const struct rbm *m, const float *base, struct chains *c
                          &c->rng[r]);
 }
 
-/* Gathers every run's log weight on rank 0 in run order, so the estimate
- * is summed in the same order whatever the rank count, and forms
- * log mean exp(sign * log_w) with its 3-sigma interval. */
-static ebm_status combine(struct chains *c, int total_runs, double sign, MPI_Comm comm,
-                          double *log_mean, double *log_lo, double *log_hi, double *sd_out)
+ebm_status ebm_ais_combine(const double *log_w, int local_runs, int total_runs, double sign,
+                           MPI_Comm comm, double *log_mean, double *log_lo, double *log_hi,
+                           double *sd_out)
 {
     int rank, size;
     EBM_MPI_TRY(MPI_Comm_rank(comm, &rank));
@@ -203,11 +201,11 @@ static ebm_status combine(struct chains *c, int total_runs, double sign, MPI_Com
         free(counts); free(displs); free(all);
         return st;
     }
-    int mine = c->R;
+    int mine = local_runs;
     int rc = MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
     for (int i = 1; i < size; i++) displs[i] = displs[i - 1] + counts[i - 1];
     if (rc == MPI_SUCCESS)
-        rc = MPI_Gatherv(c->log_w, mine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm);
+        rc = MPI_Gatherv(log_w, mine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, comm);
     double out[4] = { 0 };
     if (rc == MPI_SUCCESS && rank == 0) {
         double mx = -INFINITY, mean_lw = 0, m2 = 0;
@@ -264,7 +262,7 @@ ebm_status rbm_ais(const struct rbm *m, const float *base, const double *betas, 
             if (k < n) transition(m, base, &c, (float)betas[k]);
         }
         double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = combine(&c, runs, 1.0, comm, &lm, &lo, &hi, &sd);
+        st = ebm_ais_combine(c.log_w, c.R, runs, 1.0, comm, &lm, &lo, &hi, &sd);
         if (st == EBM_OK) {
             out->log_z = lz0 + lm;
             out->log_z_lo = lz0 + lo;
@@ -301,7 +299,7 @@ ebm_status rbm_reverse_ais(const struct rbm *m, const float *base, const double 
             }
         }
         double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = combine(&c, total, 1.0, comm, &lm, &lo, &hi, &sd);
+        st = ebm_ais_combine(c.log_w, c.R, total, 1.0, comm, &lm, &lo, &hi, &sd);
         if (st == EBM_OK) {
             /* log Z = log Z_0 - log mean(w): the interval flips. */
             out->log_z = lz0 - lm;
