@@ -185,7 +185,7 @@ static void test_config_error_bad_enum(void **state)
 {
     expect_load_error("[data]\nbinarize = random\n",
                       "t.ini:2: [data] binarize: 'random' is not one of: stochastic, threshold, none");
-    expect_load_error("[model]\ntype = dbm\n", "t.ini:2: [model] type: 'dbm' is not one of: rbm, dbn, bm");
+    expect_load_error("[model]\ntype = xbm\n", "t.ini:2: [model] type: 'xbm' is not one of: rbm, dbn, bm, dbm");
 }
 
 static void test_config_error_bad_bool(void **state)

@@ -2,7 +2,7 @@
  * from ebm's own code are counted through the linker's --wrap (see the
  * Makefile rule for this test), around steps of CD-1, PCD-2 and centered
  * PCD-1, Gaussian, spin and labelled RBMs, the fully visible BM (PCD and
- * exact), a DBN stage's steps with its feature link, fine-tuning epochs and
+ * exact), the DBM, a DBN stage's steps with its feature link, fine-tuning epochs and
  * the MCMC samplers. */
 #include "testutil.h"
 
@@ -36,7 +36,7 @@ void *__wrap_realloc(void *p, size_t n)
 }
 
 /* A variant of the model beyond the Bernoulli RBM's keys. */
-enum variant { PLAIN, GAUSSIAN, SPIN, BM, BM_EXACT, LABELS };
+enum variant { PLAIN, GAUSSIAN, SPIN, BM, BM_EXACT, LABELS, DBM };
 
 static void variant_steps_allocate_nothing(bool persistent, int k, bool centering,
                                            enum variant var)
@@ -70,6 +70,10 @@ static void variant_steps_allocate_nothing(bool persistent, int k, bool centerin
     if (var == BM || var == BM_EXACT) snprintf(cfg.model.type, sizeof cfg.model.type, "bm");
     if (var == BM_EXACT) cfg.train.negative = EBM_NEGATIVE_EXACT;
     if (var == LABELS) cfg.model.labels = 3;
+    if (var == DBM) {
+        snprintf(cfg.model.type, sizeof cfg.model.type, "dbm");
+        snprintf(cfg.model.layers, sizeof cfg.model.layers, "12,5,4");
+    }
     assert_int_equal(ebm_config_validate(&cfg), EBM_OK);
     struct ebm_par par;
     assert_int_equal(ebm_par_init(&par, MPI_COMM_WORLD), EBM_OK);
@@ -94,12 +98,12 @@ static void steps_allocate_nothing(bool persistent, int k, bool centering)
     variant_steps_allocate_nothing(persistent, k, centering, PLAIN);
 }
 
-/* Gaussian (learned sigma), spin-spin, label units, and the fully visible
- * BM by PCD and by the exact gradient. */
+/* Gaussian (learned sigma), spin-spin, label units, the fully visible BM by
+ * PCD and by the exact gradient, and the DBM (mean field and chains). */
 static void test_hotloop_model_variants_allocate_nothing(void **state)
 {
     (void)state;
-    const enum variant vars[] = { GAUSSIAN, SPIN, LABELS, BM, BM_EXACT };
+    const enum variant vars[] = { GAUSSIAN, SPIN, LABELS, BM, BM_EXACT, DBM };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         variant_steps_allocate_nothing(true, 1, false, vars[i]);
 }

@@ -35,7 +35,7 @@ struct ebm_config {
         bool standardize;             /* per-column mean 0, std 1 (Gaussian visible units) */
     } data;
     struct {
-        char type[EBM_NAME_MAX];      /* rbm | dbn | bm */
+        char type[EBM_NAME_MAX];      /* rbm | dbn | bm | dbm */
         int hidden;                   /* RBM hidden units */
         char layers[256];             /* dbn: comma list of layer sizes, data first */
         int visible;                  /* enum ebm_unit_type: bernoulli | spin | gaussian (rbm), bernoulli | spin (bm) */
@@ -65,6 +65,8 @@ struct ebm_config {
         int eval_every;               /* epochs between AIS log-probability estimates; 0 = off */
         int eval_ais_runs;
         int eval_ais_betas;
+        int mean_field_steps;         /* dbm: cap on the positive phase's mean-field sweeps */
+        double mean_field_tol;        /* dbm: stop when no mean changes by more */
     } train;
     struct {                          /* dbn training (docs/dbn.md) */
         char groups[256];             /* "auto" or ranks per stage, e.g. "1,1,2" */

@@ -8,6 +8,7 @@
 
 #include "ebm/bm.h"
 #include "ebm/checkpoint.h"
+#include "ebm/dbm.h"
 #include "ebm/dbn.h"
 #include "ebm/rbm.h"
 #include "ebm/units.h"
@@ -44,6 +45,12 @@ ebm_status ebm_ckpt_read_units(struct ebm_ckpt *ck, enum ebm_unit_type *visible,
  * diagonal, naming the file. bm_free(m) releases it. */
 ebm_status ebm_model_read_bm(const char *path, MPI_Comm comm, struct bm *m,
                              struct ebm_model_info *info);
+
+/* Collective. Reads a DBM (/model type "dbm", layers, /model/layers/<k>/W,
+ * /model/biases/<k>), naming the file when it is not one or is damaged.
+ * dbm_free(m) releases it. */
+ebm_status ebm_model_read_dbm(const char *path, MPI_Comm comm, struct dbm *m,
+                              struct ebm_model_info *info);
 
 /* The /model type attribute ("rbm", "dbn", ...) into type (len bytes).
  * Collective; fails with EBM_ERR_INPUT, naming the file, when it is not an

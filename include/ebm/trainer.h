@@ -9,6 +9,7 @@
 
 #include "ebm/bm.h"
 #include "ebm/config.h"
+#include "ebm/dbm.h"
 #include "ebm/dataset.h"
 #include "ebm/par.h"
 #include "ebm/rbm.h"
@@ -62,6 +63,13 @@ struct ebm_trainer {
         struct bm_chains chains;    /* (C) streams of the chains v_neg, by global index */
         struct bm_exact exact;      /* train.negative = exact */
     } bm;
+    struct {                    /* model.type = dbm (src/learn/dbm_learn.c) */
+        struct dbm model, grad, velocity; /* views of grad_block / velocity_block */
+        struct dbm_state data;      /* (B, n_k): v_batch, then mean-field means */
+        struct dbm_state chains;    /* (C, n_k): v_neg, then the hidden layers' states */
+        float *in;                  /* (max(B, C), max n_k) layer-input scratch */
+        int64_t mf_sweeps, mf_batches; /* mean-field sweeps used this epoch, over batches */
+    } dbm;
 };
 
 /* Collective. Reads this rank's shard and allocates everything the loop

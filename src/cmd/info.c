@@ -104,6 +104,12 @@ static ebm_status info(const char *path)
             printf("model       bm, %lld %s units (%lld parameters: couplings and biases)\n",
                    (long long)U, attr_or(&ck, "/model", "spin", 0) ? "spin" : "binary",
                    (long long)(U * (U - 1) / 2 + U));
+        } else if (type && strcmp(type, "dbm") == 0) {
+            char *layers = NULL;
+            if (ebm_ckpt_read_attr_str(&ck, "/model", "layers", &layers) != EBM_OK)
+                ebm_error_clear();
+            printf("model       dbm %s (deep Boltzmann machine)\n", layers ? layers : "?");
+            free(layers);
         } else if (is_mlp) {
             char *sizes = NULL;
             if (ebm_ckpt_read_attr_str(&ck, "/model", "sizes", &sizes) != EBM_OK) ebm_error_clear();
@@ -164,6 +170,16 @@ static ebm_status info(const char *path)
                                        "/optim/hidden_offset", "/train/chains", "/train/rng",
                                        "/train/bm_chain_rng" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++) print_tensor(&ck, names[i]);
+        int is_dbm = type && strcmp(type, "dbm") == 0;
+        for (int64_t k = 0; is_dbm && k <= attr_or(&ck, "/model", "n_hidden_layers", 0); k++) {
+            char name[80];
+            if (k < attr_or(&ck, "/model", "n_hidden_layers", 0)) {
+                snprintf(name, sizeof name, "/model/layers/%lld/W", (long long)k);
+                print_tensor(&ck, name);
+            }
+            snprintf(name, sizeof name, "/model/biases/%lld", (long long)k);
+            print_tensor(&ck, name);
+        }
         for (int64_t k = 0; is_mlp && k <= attr_or(&ck, "/model", "n_hidden_layers", 0) && k < 100;
              k++) {
             char name[80];

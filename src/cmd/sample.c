@@ -37,6 +37,8 @@ static const char usage[] =
     "mala move Gaussian visible units along -grad F (docs/mcmc.md). Spins and\n"
     "standardised values are written back as the data's intensities.\n"
     "\n"
+    "For a DBM a step is one sweep of the odd layers, then the even ones\n"
+    "(v included); it writes p(v | h_1) of the last step.\n"
     "For a fully visible BM (model.type = bm) a Gibbs step is one systematic\n"
     "sweep of sequential Gibbs updates, unit by unit (docs/bm.md).\n"
     "\n"
@@ -568,6 +570,76 @@ static ebm_status sample_bm(const struct sample_args *a, const struct ebm_par *p
     return st;
 }
 
+/* A DBM: chains of alternating odd/even block Gibbs from uniform random
+ * states, chain i on its own stream (seed, i), one chain at a time so that
+ * a chain's path does not depend on the rank count; writes each chain's
+ * last p(v | h_1). Collective. */
+static ebm_status sample_dbm(const struct sample_args *a, const struct ebm_par *par)
+{
+    struct dbm m = { 0 };
+    struct ebm_model_info info = { 0 };
+    float *x[EBM_DBM_MAX_HIDDEN + 1] = { 0 }, *in = NULL, *pv = NULL, *all = NULL;
+    int *counts = NULL;
+    int64_t first, count;
+    ebm_shard_range(a->n, par->rank, par->size, &first, &count);
+    ebm_status st = ebm_par_agree(par, ebm_model_read_dbm(a->ckpt, par->world, &m, &info));
+    if (st != EBM_OK) return st;
+    int L = m.n_hidden_layers, V = m.sizes[0], widest = 0;
+    if (a->kind == OUT_PNG && info.image_h <= 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: the model has no image shape (its training data "
+                      "had no image_shape), so it cannot be drawn; use --out FILE.h5", a->ckpt);
+    else if (a->mcmc || a->init_data || a->diagnostics)
+        st = EBM_FAIL(EBM_ERR_INPUT, "ebm sample on a dbm runs Gibbs chains from random states: "
+                      "--sampler, --init data and --diagnostics are for RBMs");
+    for (int k = 0; k <= L; k++) widest = m.sizes[k] > widest ? m.sizes[k] : widest;
+    if (st == EBM_OK) {
+        for (int k = 0; k <= L; k++) x[k] = calloc((size_t)m.sizes[k], sizeof(float));
+        in = calloc((size_t)widest, sizeof *in);
+        pv = calloc((size_t)count * V + 1, sizeof *pv);
+        if (par->rank == 0) {
+            all = malloc(((size_t)a->n * V) * sizeof *all);
+            counts = calloc(2 * (size_t)par->size, sizeof *counts);
+        }
+        int ok = in && pv && (par->rank != 0 || (all && counts));
+        for (int k = 0; k <= L; k++) ok = ok && x[k];
+        if (!ok) st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory on rank %d", par->rank);
+    }
+    st = ebm_par_agree(par, st);
+    for (int64_t r = 0; st == EBM_OK && r < count; r++) {
+        struct ebm_rng rng;
+        ebm_rng_init(&rng, a->seed, (uint32_t)(first + r), EBM_RNG_GIBBS);
+        struct dbm_state s;
+        for (int k = 0; k <= L; k++) {
+            s.x[k] = x[k];
+            ebm_rng_uniform(&rng, x[k], (size_t)m.sizes[k]);
+            for (int i = 0; i < m.sizes[k]; i++) x[k][i] = x[k][i] < 0.5f ? 1.0f : 0.0f;
+        }
+        dbm_gibbs(&m, &s, 1, a->steps, in, &rng);
+        /* the visible means given the last h_1: a sample with less noise */
+        dbm_layer_input(&m, &s, 0, 1, pv + r * V);
+        ebm_sigmoid_bias(pv + r * V, m.b[0], 1, V);
+    }
+    if (st == EBM_OK)
+        st = gather_rows(par, pv, count, V, a->n, all, counts, counts ? counts + par->size : NULL);
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK && par->rank == 0)
+        st = a->kind == OUT_PNG
+                 ? ebm_png_write_tiles(a->out, all, a->n, V, 1, info.image_h, info.image_w, 10,
+                                       false)
+                 : write_h5(a->out, all, a->n, V, info.image_h, info.image_w, a);
+    st = ebm_par_agree(par, st);
+    if (st == EBM_OK && par->rank == 0)
+        printf("wrote %d sample%s (%d alternating Gibbs step%s of a dbm, init random) -> %s\n",
+               a->n, a->n == 1 ? "" : "s", a->steps, a->steps == 1 ? "" : "s", a->out);
+    for (int k = 0; k <= L; k++) free(x[k]);
+    free(in);
+    free(pv);
+    free(all);
+    free(counts);
+    dbm_free(&m);
+    return st;
+}
+
 static void layers_text(const struct dbn *d, char *buf, size_t len)
 {
     size_t used = 0;
@@ -601,8 +673,8 @@ static ebm_status sample(const struct sample_args *a)
     ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_out(a) : EBM_OK);
     if (st == EBM_OK)
         st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
-    if (st == EBM_OK && strcmp(type, "bm") == 0) {
-        st = sample_bm(a, &par);
+    if (st == EBM_OK && (strcmp(type, "bm") == 0 || strcmp(type, "dbm") == 0)) {
+        st = type[0] == 'b' ? sample_bm(a, &par) : sample_dbm(a, &par);
         ebm_par_free(&par);
         return st;
     }

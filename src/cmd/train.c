@@ -152,8 +152,10 @@ static void print_header(const struct ebm_trainer *tr, const char *resume_path)
     const struct ebm_config *c = &tr->cfg;
     char text[8192];
     ebm_config_format(c, text, sizeof text);
-    char model[96];
-    if (strcmp(c->model.type, "bm") == 0)
+    char model[300];
+    if (strcmp(c->model.type, "dbm") == 0)
+        snprintf(model, sizeof model, "dbm %s", c->model.layers);
+    else if (strcmp(c->model.type, "bm") == 0)
         snprintf(model, sizeof model, "bm %d %s units", tr->V,
                  c->model.visible == EBM_UNIT_SPIN ? "spin" : "binary");
     else

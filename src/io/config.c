@@ -55,7 +55,7 @@ static const char *const schedule_names[] = {
     [EBM_LR_CONSTANT] = "constant", [EBM_LR_LINEAR] = "linear", [EBM_LR_EXP] = "exp",
     [EBM_LR_EXP + 1] = NULL,
 };
-static const char *const model_names[] = { "rbm", "dbn", "bm", NULL };
+static const char *const model_names[] = { "rbm", "dbn", "bm", "dbm", NULL };
 static const char *const negative_names[] = {
     [EBM_NEGATIVE_CHAINS] = "chains", [EBM_NEGATIVE_EXACT] = "exact", [EBM_NEGATIVE_EXACT + 1] = NULL,
 };
@@ -87,11 +87,11 @@ static const struct key keys[] = {
     KEY(data, standardize, K_BOOL, 0, 0, 0, "false", NULL,
         "shift and scale each column to mean 0, std 1 over the training split (gaussian visible units); stored in checkpoints"),
     KEY(model, type, K_STRING, 0, 0, NONEMPTY, "rbm", model_names,
-        "model family: rbm, dbn (a stack of RBMs trained as a pipeline) or bm (fully visible Boltzmann machine)"),
+        "model family: rbm, dbn (a stack of RBMs trained as a pipeline), bm (fully visible Boltzmann machine) or dbm (deep Boltzmann machine)"),
     KEY(model, hidden, K_INT, 1, 1000000, 0, "500", NULL,
         "hidden units of the RBM (rbm only)"),
     KEY(model, layers, K_STRING, 0, 0, 0, "", NULL,
-        "dbn: layer sizes from the data up, e.g. 784,500,500,2000 (not used by rbm)"),
+        "dbn, dbm: layer sizes from the data up, e.g. 784,500,500,2000 (not used by rbm)"),
     KEY(model, visible, K_ENUM, 0, 0, 0, "bernoulli", visible_names,
         "visible unit type: bernoulli {0,1}, spin {-1,+1} or gaussian (real, per-unit sigma; rbm only)"),
     KEY(model, hidden_type, K_ENUM, 0, 0, 0, "bernoulli", hidden_names,
@@ -142,6 +142,10 @@ static const struct key keys[] = {
         "AIS runs of those estimates"),
     KEY(train, eval_ais_betas, K_INT, 15, 10000000, 0, "1000", NULL,
         "AIS intermediate distributions of those estimates"),
+    KEY(train, mean_field_steps, K_INT, 1, 10000, 0, "30", NULL,
+        "dbm: the most mean-field sweeps of the positive phase per batch"),
+    KEY(train, mean_field_tol, K_DOUBLE, 0, 1, 0, "1e-5", NULL,
+        "dbm: mean field stops once no mean changes by more than this in a sweep"),
     KEY(pipeline, groups, K_STRING, 0, 0, NONEMPTY, "auto", NULL,
         "ranks per stage, e.g. 1,1,2, or auto: in proportion to each layer's FLOPs per sample"),
     KEY(pipeline, mode, K_ENUM, 0, 0, 0, "overlapped", mode_names,
@@ -685,6 +689,27 @@ static ebm_status validate_dbn(const struct ebm_config *cfg)
     return EBM_OK;
 }
 
+static ebm_status validate_dbm(const struct ebm_config *cfg)
+{
+    int sizes[EBM_MAX_LAYERS], n;
+    char why[384];
+    if (!cfg->model.layers[0])
+        return EBM_FAIL(EBM_ERR_INPUT, "model.type = dbm needs model.layers, the layer sizes "
+                        "from the data up (e.g. 784,500,1000)");
+    if (!ebm_parse_int_list(cfg->model.layers, sizes, EBM_MAX_LAYERS, &n, why, sizeof why))
+        return EBM_FAIL(EBM_ERR_INPUT, "model.layers: %s", why);
+    if (n < 3 || n > 4)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.layers = '%s': a dbm has 2 or 3 hidden layers, "
+                        "so 3 or 4 sizes", cfg->model.layers);
+    if (!cfg->train.persistent)
+        return EBM_FAIL(EBM_ERR_INPUT, "model.type = dbm trains its negative phase with "
+                        "persistent chains: set train.persistent = true");
+    if (cfg->train.centering || cfg->train.eval_every > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.centering and train.eval_every are for RBMs; a "
+                        "dbm's log-likelihood comes from ebm eval");
+    return EBM_OK;
+}
+
 static ebm_status validate_bm(const struct ebm_config *cfg)
 {
     if (cfg->model.layers[0])
@@ -764,6 +789,7 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
                         "model.type = rbm takes its size from model.hidden", cfg->model.layers);
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
     if (!strcmp(cfg->model.type, "bm")) EBM_TRY(validate_bm(cfg));
+    if (!strcmp(cfg->model.type, "dbm")) EBM_TRY(validate_dbm(cfg));
     if (strcmp(cfg->model.type, "bm") != 0 && cfg->train.negative == EBM_NEGATIVE_EXACT)
         return EBM_FAIL(EBM_ERR_INPUT, "train.negative = exact is for model.type = bm; an "
                         "rbm's model term comes from chains");

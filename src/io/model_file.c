@@ -379,3 +379,47 @@ ebm_status ebm_model_read_bm(const char *path, MPI_Comm comm, struct bm *m,
     if (st != EBM_OK) bm_free(m);
     return st;
 }
+
+static ebm_status read_dbm_contents(struct ebm_ckpt *ck, struct dbm *m,
+                                    struct ebm_model_info *info)
+{
+    char *type = NULL, *layers = NULL;
+    EBM_TRY(read_type(ck, &type));
+    ebm_status st = strcmp(type, "dbm") == 0
+                        ? EBM_OK
+                        : EBM_FAIL(EBM_ERR_INPUT, "%s: holds a '%s' model, not a dbm", ck->path,
+                                   type);
+    free(type);
+    EBM_TRY(st);
+    EBM_TRY(ebm_ckpt_read_attr_str(ck, "/model", "layers", &layers));
+    int sizes[EBM_DBM_MAX_HIDDEN + 1], n = 0;
+    st = parse_layers(ck->path, layers, sizes, EBM_DBM_MAX_HIDDEN + 1, &n);
+    free(layers);
+    EBM_TRY(st);
+    EBM_TRY(dbm_init(m, n - 1, sizes));
+    char name[96];
+    for (int k = 0; k < m->n_hidden_layers; k++) {
+        int64_t wd[2] = { sizes[k], sizes[k + 1] };
+        snprintf(name, sizeof name, "/model/layers/%d/W", k);
+        EBM_TRY(ebm_ckpt_read_f32(ck, name, m->W[k], 2, wd));
+    }
+    for (int k = 0; k <= m->n_hidden_layers; k++) {
+        int64_t bd = sizes[k];
+        snprintf(name, sizeof name, "/model/biases/%d", k);
+        EBM_TRY(ebm_ckpt_read_f32(ck, name, m->b[k], 1, &bd));
+    }
+    read_info(ck, sizes[0], info);
+    return EBM_OK;
+}
+
+ebm_status ebm_model_read_dbm(const char *path, MPI_Comm comm, struct dbm *m,
+                              struct ebm_model_info *info)
+{
+    memset(m, 0, sizeof *m);
+    struct ebm_ckpt ck;
+    EBM_TRY(ebm_ckpt_open(&ck, path, comm));
+    ebm_status st = read_dbm_contents(&ck, m, info);
+    ebm_ckpt_close(&ck);
+    if (st != EBM_OK) dbm_free(m);
+    return st;
+}

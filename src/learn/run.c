@@ -13,6 +13,7 @@
 
 #include "ebm/metrics.h"
 #include "ebm/bm_learn.h"
+#include "ebm/dbm_learn.h"
 #include "ebm/png.h"
 #include "ebm/stop.h"
 
@@ -71,6 +72,14 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
     char path[2048];
     snprintf(path, sizeof path, "%s/filters.png", tr->cfg.output.dir);
     if (ebm_trainer_is_bm(tr)) return write_bm_pictures(tr, path, h, w);
+    if (ebm_trainer_is_dbm(tr)) { /* the first layer's filters, the chains' visible states */
+        int n = tr->dbm.model.sizes[1] < 100 ? tr->dbm.model.sizes[1] : 100;
+        EBM_TRY(ebm_png_write_tiles(path, tr->dbm.model.W[0], n, 1, tr->dbm.model.sizes[1], h, w,
+                                    10, true));
+        snprintf(path, 2048, "%s/samples.png", tr->cfg.output.dir);
+        n = tr->C < 100 ? tr->C : 100;
+        return ebm_png_write_tiles(path, tr->v_neg, n, tr->V, 1, h, w, 10, false);
+    }
     int n = tr->H < 100 ? tr->H : 100;
     EBM_TRY(ebm_png_write_tiles(path, tr->model.W, n, 1, tr->H, h, w, 10, true));
     if (tr->chains && tr->step > 0) {
@@ -125,6 +134,7 @@ static ebm_status stop_here(struct ebm_trainer *tr)
 static int params_finite(const struct ebm_trainer *tr)
 {
     if (ebm_trainer_is_bm(tr)) return ebm_bm_params_finite(tr);
+    if (ebm_trainer_is_dbm(tr)) return ebm_dbm_params_finite(tr);
     double s = 0.0;
     for (size_t i = 0; i < tr->model.block_len; i++) s += tr->model.block[i];
     return isfinite(s);
@@ -168,6 +178,8 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
     char logp[48] = "";
     if (isfinite(m->avg_log_prob_valid))
         snprintf(logp, sizeof logp, "  logp(AIS) %8.3f", m->avg_log_prob_valid);
+    double mf = tr->dbm.mf_batches ? (double)tr->dbm.mf_sweeps / (double)tr->dbm.mf_batches : NAN;
+    if (isfinite(mf)) snprintf(logp, sizeof logp, "  mean-field %.1f sweeps", mf);
     if (!tr->quiet)
         printf("epoch %4d/%d  step %8lld  recon %8.3f  fe_gap %8s%s  %9.0f samples/s  %s  eta %s\n",
                tr->epoch, tr->cfg.train.epochs, (long long)tr->step, m->recon_train, gap, logp,
@@ -190,6 +202,7 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
         ebm_json_num(&j, "ais_log_z_lo", m->ais_log_z_lo);
         ebm_json_num(&j, "ais_log_z_hi", m->ais_log_z_hi);
     }
+    if (isfinite(mf)) ebm_json_num(&j, "mean_field_sweeps", mf);
     ebm_json_num(&j, "samples_per_s", rate);
     ebm_json_num(&j, "epoch_seconds", epoch_seconds);
     ebm_json_num(&j, "elapsed_s", elapsed);

@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "ebm/bm_learn.h"
+#include "ebm/dbm_learn.h"
 #include "ebm/checkpoint.h"
 #include "ebm/model_file.h"
 #include "ebm/rng.h"
@@ -54,7 +55,8 @@ static ebm_status save_rbm(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 
 static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
-    EBM_TRY(ebm_trainer_is_bm(tr) ? ebm_bm_save(tr, ck) : save_rbm(tr, ck));
+    EBM_TRY(ebm_trainer_is_bm(tr) ? ebm_bm_save(tr, ck)
+            : ebm_trainer_is_dbm(tr) ? ebm_dbm_save(tr, ck) : save_rbm(tr, ck));
     char cfg_text[8192];
     ebm_config_format(&tr->cfg, cfg_text, sizeof cfg_text);
     EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "config", cfg_text));
@@ -195,7 +197,7 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         return st;
     }
     free(type);
-    int bm = ebm_trainer_is_bm(tr);
+    int bm = ebm_trainer_is_bm(tr) || ebm_trainer_is_dbm(tr); /* no RBM tensors */
     if (!bm) EBM_TRY(expect_labels(tr, ck)); /* before n_visible, which counts them */
     if (!bm) EBM_TRY(expect_i64(ck, "/model", "n_visible", tr->V, "n_visible (data width)"));
     EBM_TRY(expect_i64(ck, "/data", "n_rows", tr->data.n_total,
@@ -216,8 +218,10 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint %s persistent chains; [train] persistent "
                         "must match", ck->path, chains_per_rank > 0 ? "has" : "has no");
     }
-    if (bm) {
+    if (ebm_trainer_is_bm(tr)) {
         EBM_TRY(ebm_bm_load(tr, ck));
+    } else if (ebm_trainer_is_dbm(tr)) {
+        EBM_TRY(ebm_dbm_load(tr, ck));
     } else {
         EBM_TRY(ebm_ckpt_read_rbm(ck, "/model", &tr->model));
         EBM_TRY(ebm_ckpt_read_rbm(ck, "/optim/velocity", &tr->velocity));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ebm/bm_learn.h"
+#include "ebm/dbm_learn.h"
 #include "ebm/cd.h"
 #include "ebm/evaluate.h"
 #include "ebm/kernels.h"
@@ -30,6 +31,7 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
 {
     int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
     if (ebm_trainer_is_bm(tr)) return ebm_bm_alloc(tr);
+    if (ebm_trainer_is_dbm(tr)) return ebm_dbm_alloc(tr);
     EBM_TRY(rbm_init_typed(&tr->model, V, H, (enum ebm_unit_type)tr->cfg.model.visible,
                            (enum ebm_unit_type)tr->cfg.model.hidden_type));
     rbm_set_log_sigma_min(&tr->model, (float)log(tr->cfg.model.sigma_min));
@@ -115,9 +117,10 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     memset(tr, 0, sizeof *tr);
     tr->cfg = *cfg;
     tr->par = par;
-    if (strcmp(cfg->model.type, "rbm") != 0 && strcmp(cfg->model.type, "bm") != 0)
+    if (strcmp(cfg->model.type, "rbm") != 0 && strcmp(cfg->model.type, "bm") != 0 &&
+        strcmp(cfg->model.type, "dbm") != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] type: '%s' is not trained by this version "
-                        "(supported: rbm, bm; a dbn trains as a pipeline)", cfg->source,
+                        "(supported: rbm, bm, dbm; a dbn trains as a pipeline)", cfg->source,
                         cfg->model.type);
     EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.split, cfg->data.max_examples,
                                    par->world, &tr->data));
@@ -192,11 +195,12 @@ static ebm_status standardize(struct ebm_trainer *tr)
 static void start_state(struct ebm_trainer *tr, const float *p)
 {
     const struct ebm_config *cfg = &tr->cfg;
-    if (ebm_trainer_is_bm(tr)) {
+    if (ebm_trainer_is_bm(tr) || ebm_trainer_is_dbm(tr)) {
         ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_SAMPLE);
         ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->par->rank,
                      EBM_RNG_BINARIZE);
-        ebm_bm_start(tr, p);
+        if (ebm_trainer_is_bm(tr)) ebm_bm_start(tr, p);
+        else ebm_dbm_start(tr, p);
         return;
     }
     struct ebm_rng init;
@@ -323,6 +327,7 @@ void ebm_trainer_free(struct ebm_trainer *tr)
     if (!tr) return;
     rbm_free(&tr->model);
     ebm_bm_free(tr);
+    ebm_dbm_free(tr);
     free(tr->grad_block);
     free(tr->velocity_block);
     free(tr->mu);
@@ -359,6 +364,7 @@ void ebm_trainer_shuffle(struct ebm_trainer *tr, int64_t epoch_key)
 
 void ebm_trainer_begin_epoch(struct ebm_trainer *tr)
 {
+    tr->dbm.mf_sweeps = tr->dbm.mf_batches = 0; /* this epoch's mean-field count */
     ebm_trainer_shuffle(tr, tr->epoch);
 }
 
@@ -419,6 +425,7 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr)
     double t0 = now();
     float inv_nd = 1.0f / (float)((double)P * B), inv_nm = 1.0f / (float)((double)P * C);
     if (ebm_trainer_is_bm(tr)) ebm_bm_statistics(tr, inv_nd, inv_nm);
+    else if (ebm_trainer_is_dbm(tr)) ebm_dbm_statistics(tr, inv_nd, inv_nm);
     else rbm_statistics(tr, inv_nd, inv_nm);
     /* A stop request rides on the gradient's allreduce: no extra message,
      * and every rank learns of it after the same step. */
@@ -431,6 +438,8 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr)
     double lr = optim_lr(cfg, tr->step, total);
     if (ebm_trainer_is_bm(tr)) {
         ebm_bm_update(tr, lr);
+    } else if (ebm_trainer_is_dbm(tr)) {
+        ebm_dbm_update(tr, lr);
     } else {
         optim_step(&tr->model, &tr->grad, &tr->velocity, lr, cfg->train.momentum,
                    cfg->train.weight_decay, tr->mu, tr->lambda);
@@ -484,8 +493,9 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
         for (int r = 0; r < rows; r++)
             visible_row(tr, ds->x + (r0 + r) * data_dim(tr), ds->y ? ds->y[r0 + r] : -1,
                         tr->v_batch + (size_t)r * V, 1);
-        if (ebm_trainer_is_bm(tr)) {
-            ebm_bm_monitor(tr, tr->v_batch, rows, sums);
+        if (ebm_trainer_is_bm(tr) || ebm_trainer_is_dbm(tr)) {
+            if (ebm_trainer_is_bm(tr)) ebm_bm_monitor(tr, tr->v_batch, rows, sums);
+            else ebm_dbm_monitor(tr, tr->v_batch, rows, sums);
             sums[2] += rows;
             continue;
         }

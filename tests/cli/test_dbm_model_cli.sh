@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Command-line tests of the Deep Boltzmann Machine (model.type = dbm,
+# docs/dbm.md): training with mean field and persistent chains, a bit-exact
+# resume, `ebm info`, the variational bound of `ebm eval` with exact log Z
+# inside AIS's interval, sampling equal at 1 and 2 ranks, and the config
+# errors. (test_dbn_cli.sh is the DBN's.)
+#   EBM=build/ebm bash tests/cli/test_dbm_model_cli.sh      (from the repository root)
+# Prints "ok - NAME" / "not ok - NAME" per check; exits non-zero on a failure.
+set -u
+
+# shellcheck source=tests/lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+# shellcheck source=tests/lib/idx.sh
+. "$(dirname "$0")/../lib/idx.sh"
+
+json() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" "$T/out"; }
+
+classed 96 | idx "$T/img.idx" 96 4 4
+ebm convert idx --images "$T/img.idx" --split train --out "$T/d.h5"
+ebm convert idx --images "$T/img.idx" --split test --out "$T/d.h5"
+report "convert: a 4x4 dataset" "$([ "$rc" -eq 0 ] || echo "rc $rc")"
+
+cat >"$T/dbm.ini" <<EOF2
+[data]
+path = $T/d.h5
+binarize = threshold
+[model]
+type = dbm
+layers = 16,8,6
+[train]
+epochs = 3
+batch_size = 8
+chains = 6
+lr = 0.05
+monitor = 16
+[output]
+dir = $T/m
+EOF2
+ebm train "$T/dbm.ini"
+CK=$T/m/ckpt-e000003.h5
+report "train: a 16-8-6 dbm, reporting its mean-field sweeps" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; [ -f "$CK" ] || echo "no $CK"
+       grep -q 'ebm train: dbm 16,8,6' "$T/out" || echo 'no dbm header'
+       grep -q 'mean-field [0-9.]* sweeps' "$T/out" || echo 'no mean-field count')"
+ebm train "$T/dbm.ini" --set output.dir="$T/m1" --set train.epochs=1
+ebm train "$T/dbm.ini" --set output.dir="$T/m1" --resume auto
+why=""
+for t in /model/layers/0/W /model/layers/1/W /model/biases/0 /model/biases/2 \
+         /train/dbm_chains/1 /train/dbm_chains/2 /train/chains; do
+    h5dump -d "$t" -b LE -o "$T/a.bin" "$CK" >/dev/null 2>&1
+    h5dump -d "$t" -b LE -o "$T/b.bin" "$T/m1/ckpt-e000003.h5" >/dev/null 2>&1
+    cmp -s "$T/a.bin" "$T/b.bin" || why+="$t differs"$'\n'
+done
+report "resume: 1 + 2 epochs equal 3, bit for bit (every layer's chains)" "${why%$'\n'}"
+ebm info "$CK"
+report "info: a dbm with its tensors" \
+    "$(grep -q 'model       dbm 16,8,6' "$T/out" || echo 'no model line'
+       grep -q '/model/biases/2' "$T/out" || echo 'no biases')"
+
+ebm eval "$CK" --data "$T/d.h5" --binarize threshold --exact --json
+exact=$(json log_z)
+b1=$(json bound)
+ebm2 eval "$CK" --data "$T/d.h5" --binarize threshold --ais-runs 64 --ais-betas 2000 --json
+lo=$(json log_z_lo)
+hi=$(json log_z_hi)
+report "eval: the bound, with exact log Z inside AIS's interval (2 ranks)" \
+    "$([ -n "$b1" ] || echo 'no bound'
+       awk -v e="$exact" -v l="$lo" -v h="$hi" 'BEGIN { exit !(l <= e && e <= h) }' ||
+           echo "[$lo, $hi] misses $exact")"
+
+ebm sample "$CK" --n 5 --steps 20 --out "$T/s1.h5"
+ebm2 sample "$CK" --n 5 --steps 20 --out "$T/s2.h5"
+h5dump -d /samples -b LE -o "$T/a.bin" "$T/s1.h5" >/dev/null 2>&1
+h5dump -d /samples -b LE -o "$T/b.bin" "$T/s2.h5" >/dev/null 2>&1
+report "sample: the same samples at 1 and 2 ranks" \
+    "$([ -s "$T/a.bin" ] || echo 'no samples'; cmp -s "$T/a.bin" "$T/b.bin" || echo 'differ')"
+
+GUARD=$T/m GUARD_SNAP=$(snap "$T/m")
+ebm train "$T/dbm.ini" --set output.dir="$T/e1" --set model.layers=16,8
+expect_error "one hidden layer is refused" "2 or 3 hidden layers"
+ebm train "$T/dbm.ini" --set output.dir="$T/e2" --set train.persistent=false
+expect_error "CD is refused" "persistent"
+ebm train "$T/dbm.ini" --set output.dir="$T/e3" --set model.layers=25,8,6
+expect_error "layers that do not fit the data" "25 units" "16 columns"
+ebm train "$T/dbm.ini" --set output.dir="$T/m" --resume "$CK" --set model.layers=16,8,5
+expect_error "resume with other layers names both" "16,8,6" "16,8,5"
+ebm sample "$CK" --n 2 --steps 2 --sampler mh --out "$T/x.h5"
+expect_error "sample --sampler on a dbm is refused" "--sampler"
+ebm eval "$CK" --data "$T/d.h5" --bound-samples 3
+expect_error "eval --bound-samples is the DBN's" "--bound-samples"
+
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
