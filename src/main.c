@@ -24,6 +24,7 @@ static const char usage[] =
     "                                                    restore corrupted rows (PSNR before/after)\n"
     "  classify train --data FILE --out MODEL.h5         a softmax classifier on features\n"
     "  classify eval MODEL --data FILE                   its test error and confusion matrix\n"
+    "  classify finetune CKPT --data FILE --out MODEL.h5 a DBN fine-tuned by backpropagation\n"
     "\n"
     "ebm <command> --help describes each. Docs: docs/config.md, docs/data.md,\n"
     "docs/checkpoint.md.\n";
