@@ -32,7 +32,7 @@ BENCH    = $(BUILD)/bench/bench_rbm
 .PHONY: all deps data run test test-build bench clean
 all: $(BUILD)/ebm
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/ebm/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard include/ebm/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
