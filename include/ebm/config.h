@@ -67,6 +67,8 @@ struct ebm_config {
         int eval_ais_betas;
         int mean_field_steps;         /* dbm: cap on the positive phase's mean-field sweeps */
         double mean_field_tol;        /* dbm: stop when no mean changes by more */
+        int pretrain_epochs;          /* dbm: greedy epochs of each layer's modified RBM; 0 = none */
+        double pretrain_lr;           /* dbm: learning rate of that pre-training */
     } train;
     struct {                          /* dbn training (docs/dbn.md) */
         char groups[256];             /* "auto" or ranks per stage, e.g. "1,1,2" */

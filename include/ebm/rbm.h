@@ -36,6 +36,10 @@ struct rbm {
     size_t block_len;    /* floats in the block */
     float *coupling;     /* (RBM_COUPLING_ROWS, V) scratch for s(v); Gaussian models only */
     int owns_block;      /* 1 when rbm_free must free block (and coupling) */
+    /* The modified RBMs of DBM pre-training (ebm/dbm_pretrain.h) double one
+     * direction's input: E[h | v] uses up_scale * s(v)W and E[v | h]
+     * down_scale * hW'. 1 in every plain RBM (rbm_init*, rbm_view*). */
+    float up_scale, down_scale;
 };
 
 /* Floats in the block of a Bernoulli-Bernoulli RBM, and of one with the given

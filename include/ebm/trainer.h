@@ -109,6 +109,9 @@ ebm_status ebm_trainer_update(struct ebm_trainer *tr);
  * is asked to stop (ebm/stop.h), every rank finishes the same step, a
  * checkpoint is written and EBM_ERR_STOPPED is returned. */
 ebm_status ebm_trainer_run(struct ebm_trainer *tr);
+/* Collective: a checkpoint of the current state in [output] dir, named by
+ * (epoch, step), older ones rotated out, and the pictures redrawn. */
+ebm_status ebm_trainer_checkpoint(struct ebm_trainer *tr);
 
 /* Collective: this run's seconds in compute, allreduce, io and checkpoint
  * (in that order), as the mean over ranks and the slowest rank's. */

@@ -9,6 +9,8 @@
 
 #include "ebm/cmd.h"
 #include "ebm/config.h"
+#include "ebm/dbm_learn.h"
+#include "ebm/dbm_pretrain.h"
 #include "ebm/dbn_train.h"
 #include "ebm/kernels.h"
 #include "ebm/metrics.h"
@@ -299,6 +301,14 @@ static ebm_status train(const struct train_args *a)
         st = write_config_copy(&cfg);
     }
     st = ebm_par_agree(&par, st);
+    /* Pre-training ends in a checkpoint at epoch 0, which a resume starts from. */
+    if (st == EBM_OK && ebm_trainer_is_dbm(&tr) && cfg.train.pretrain_epochs > 0 &&
+        !resume_path[0]) {
+        st = ebm_dbm_pretrain(&tr);
+        if (st == EBM_OK) st = ebm_trainer_checkpoint(&tr);
+        if (st == EBM_OK && par.rank == 0)
+            printf("pre-training done: %s\n", tr.checkpoint_path);
+    }
     if (st == EBM_OK) st = ebm_trainer_run(&tr);
     double mean[4] = { 0 }, slowest[4] = { 0 };
     if (st == EBM_OK || st == EBM_ERR_STOPPED) {

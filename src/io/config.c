@@ -146,6 +146,10 @@ static const struct key keys[] = {
         "dbm: the most mean-field sweeps of the positive phase per batch"),
     KEY(train, mean_field_tol, K_DOUBLE, 0, 1, 0, "1e-5", NULL,
         "dbm: mean field stops once no mean changes by more than this in a sweep"),
+    KEY(train, pretrain_epochs, K_INT, 0, 999999, 0, "0", NULL,
+        "dbm: epochs of greedy pre-training of each layer's modified RBM (CD-1) before joint training; 0 = none"),
+    KEY(train, pretrain_lr, K_DOUBLE, 0, 10, MIN_OPEN, "0.05", NULL,
+        "dbm: learning rate of that pre-training (constant, with train.momentum and train.weight_decay)"),
     KEY(pipeline, groups, K_STRING, 0, 0, NONEMPTY, "auto", NULL,
         "ranks per stage, e.g. 1,1,2, or auto: in proportion to each layer's FLOPs per sample"),
     KEY(pipeline, mode, K_ENUM, 0, 0, 0, "overlapped", mode_names,
@@ -790,6 +794,9 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
     if (!strcmp(cfg->model.type, "bm")) EBM_TRY(validate_bm(cfg));
     if (!strcmp(cfg->model.type, "dbm")) EBM_TRY(validate_dbm(cfg));
+    if (strcmp(cfg->model.type, "dbm") != 0 && cfg->train.pretrain_epochs > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.pretrain_epochs = %d is for model.type = dbm "
+                        "(a dbn pre-trains by construction)", cfg->train.pretrain_epochs);
     if (strcmp(cfg->model.type, "bm") != 0 && cfg->train.negative == EBM_NEGATIVE_EXACT)
         return EBM_FAIL(EBM_ERR_INPUT, "train.negative = exact is for model.type = bm; an "
                         "rbm's model term comes from chains");

@@ -100,7 +100,7 @@ static ebm_status write_pictures(struct ebm_trainer *tr)
     return EBM_OK;
 }
 
-static ebm_status checkpoint(struct ebm_trainer *tr)
+ebm_status ebm_trainer_checkpoint(struct ebm_trainer *tr)
 {
     char name[64];
     ebm_checkpoint_name(name, sizeof name, tr->epoch, tr->step, tr->steps_per_epoch);
@@ -124,7 +124,7 @@ static void add_timing(struct ebm_timing *to, const struct ebm_timing *t)
 static ebm_status stop_here(struct ebm_trainer *tr)
 {
     double t0 = now();
-    EBM_TRY(checkpoint(tr));
+    EBM_TRY(ebm_trainer_checkpoint(tr));
     tr->time.checkpoint += now() - t0;
     add_timing(&tr->total, &tr->time);
     return EBM_FAIL(EBM_ERR_STOPPED, "stopped on request after step %lld; checkpoint %s; "
@@ -279,7 +279,7 @@ ebm_status ebm_trainer_run(struct ebm_trainer *tr)
         int due = tr->epoch % cfg->train.checkpoint_every == 0 || tr->epoch == cfg->train.epochs ||
                   tr->stop_agreed;
         if (due) {
-            EBM_TRY(checkpoint(tr));
+            EBM_TRY(ebm_trainer_checkpoint(tr));
             tr->time.checkpoint += now() - t2;
         }
         if (cfg->train.eval_every > 0 && tr->epoch % cfg->train.eval_every == 0 &&

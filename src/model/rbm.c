@@ -31,6 +31,7 @@ static void view_typed(struct rbm *m, int V, int H, enum ebm_unit_type visible,
     m->log_sigma = visible == EBM_UNIT_GAUSSIAN ? m->hbias + H : NULL;
     m->coupling = NULL;
     m->owns_block = 0;
+    m->up_scale = m->down_scale = 1.0f;
     ebm_status st = ebm_units_init(&m->vis, visible, V, 1, m->log_sigma, log_sigma_min);
     EBM_ASSERT(st == EBM_OK);
     st = ebm_units_init(&m->hid, hidden, H, 1, NULL, 0.0f);
@@ -150,14 +151,15 @@ void rbm_hidden_input(const struct rbm *m, const float *v, int B, float *in)
 {
     int V = m->n_visible, H = m->n_hidden;
     if (m->vis.type != EBM_UNIT_GAUSSIAN) {
-        ebm_gemm(false, false, B, H, V, 1.0f, v, V, m->W, H, 0.0f, in, H);
+        ebm_gemm(false, false, B, H, V, m->up_scale, v, V, m->W, H, 0.0f, in, H);
         return;
     }
     EBM_ASSERT(m->coupling); /* a view holds numbers only (rbm.h) */
     for (int r0 = 0; r0 < B; r0 += RBM_COUPLING_ROWS) {
         int rows = B - r0 < RBM_COUPLING_ROWS ? B - r0 : RBM_COUPLING_ROWS;
         const float *s = ebm_units_coupling(&m->vis, v + (size_t)r0 * V, rows, m->coupling);
-        ebm_gemm(false, false, rows, H, V, 1.0f, s, V, m->W, H, 0.0f, in + (size_t)r0 * H, H);
+        ebm_gemm(false, false, rows, H, V, m->up_scale, s, V, m->W, H, 0.0f, in + (size_t)r0 * H,
+                 H);
     }
 }
 
@@ -202,7 +204,7 @@ static void visible_layer(const struct rbm *m, const float *h, int B, float *pv,
                           struct ebm_rng *rng)
 {
     int V = m->n_visible, H = m->n_hidden, K = m->n_labels;
-    ebm_gemm(false, true, B, V, H, 1.0f, h, H, m->W, H, 0.0f, pv, V);
+    ebm_gemm(false, true, B, V, H, m->down_scale, h, H, m->W, H, 0.0f, pv, V);
     if (!K) {
         if (v) ebm_units_sample(&m->vis, pv, m->vbias, B, v, rng);
         else ebm_units_mean(&m->vis, pv, m->vbias, B);

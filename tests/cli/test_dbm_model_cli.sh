@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Command-line tests of the Deep Boltzmann Machine (model.type = dbm,
 # docs/dbm.md): training with mean field and persistent chains, a bit-exact
-# resume, `ebm info`, the variational bound of `ebm eval` with exact log Z
-# inside AIS's interval, sampling equal at 1 and 2 ranks, and the config
-# errors. (test_dbn_cli.sh is the DBN's.)
+# resume, greedy pre-training (and a resume after it), `ebm info`, the
+# variational bound of `ebm eval` with exact log Z inside AIS's interval,
+# sampling equal at 1 and 2 ranks, and the config errors. (test_dbn_cli.sh is the DBN's.)
 #   EBM=build/ebm bash tests/cli/test_dbm_model_cli.sh      (from the repository root)
 # Prints "ok - NAME" / "not ok - NAME" per check; exits non-zero on a failure.
 set -u
@@ -52,6 +52,30 @@ for t in /model/layers/0/W /model/layers/1/W /model/biases/0 /model/biases/2 \
     cmp -s "$T/a.bin" "$T/b.bin" || why+="$t differs"$'\n'
 done
 report "resume: 1 + 2 epochs equal 3, bit for bit (every layer's chains)" "${why%$'\n'}"
+ebm train "$T/dbm.ini" --set output.dir="$T/p" --set train.epochs=2 --set train.pretrain_epochs=3
+report "pretrain: two modified RBMs, then a checkpoint at epoch 0" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"
+       grep -q 'pre-training layer pair 0: rbm 16x8, input x2 up, x1 down, 3 epochs' "$T/out" ||
+           echo 'no bottom pair'
+       grep -q 'pre-training layer pair 1: rbm 8x6, input x1 up, x2 down, 3 epochs' "$T/out" ||
+           echo 'no top pair'
+       [ "$(grep -c '  pair [01] epoch' "$T/out")" -eq 6 ] || echo 'not 3 epochs a pair'
+       [ -f "$T/p/ckpt-e000000.h5" ] || echo 'no ckpt-e000000.h5')"
+mkdir -p "$T/p2" && cp "$T/p/ckpt-e000000.h5" "$T/p2/"
+ebm train "$T/dbm.ini" --set output.dir="$T/p2" --set train.epochs=2 --set train.pretrain_epochs=3 \
+    --resume auto
+why=""
+for t in /model/layers/0/W /model/layers/1/W /model/biases/1 /train/dbm_chains/2; do
+    h5dump -d "$t" -b LE -o "$T/a.bin" "$T/p/ckpt-e000002.h5" >/dev/null 2>&1
+    h5dump -d "$t" -b LE -o "$T/b.bin" "$T/p2/ckpt-e000002.h5" >/dev/null 2>&1
+    cmp -s "$T/a.bin" "$T/b.bin" || why+="$t differs"$'\n'
+done
+grep -q 'pre-training layer' "$T/out" && why+="the resume pre-trained again"
+report "pretrain: resuming from the epoch-0 checkpoint skips it and equals the whole run" "${why%$'\n'}"
+ebm2 train "$T/dbm.ini" --set output.dir="$T/p3" --set train.epochs=1 --set train.pretrain_epochs=2
+report "pretrain: on 2 ranks" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; [ -f "$T/p3/ckpt-e000001.h5" ] || echo 'no checkpoint')"
+
 ebm info "$CK"
 report "info: a dbm with its tensors" \
     "$(grep -q 'model       dbm 16,8,6' "$T/out" || echo 'no model line'
@@ -88,6 +112,9 @@ ebm sample "$CK" --n 2 --steps 2 --sampler mh --out "$T/x.h5"
 expect_error "sample --sampler on a dbm is refused" "--sampler"
 ebm eval "$CK" --data "$T/d.h5" --bound-samples 3
 expect_error "eval --bound-samples is the DBN's" "--bound-samples"
+ebm train "$T/dbm.ini" --set output.dir="$T/e4" --set model.type=rbm --set model.layers= \
+    --set model.hidden=4 --set train.pretrain_epochs=2
+expect_error "pretrain_epochs on an rbm is refused" "train.pretrain_epochs = 2" "model.type = dbm"
 
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
