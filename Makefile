@@ -6,7 +6,7 @@
 #   make SANITIZE=1 ASan + UBSan build (into build-san/)
 
 CC       = mpicc
-PKGS     = hdf5-openmpi openblas inih libpng zlib
+PKGS     = hdf5-openmpi openblas scalapack-openmpi inih libpng zlib
 BUILD   ?= build
 CFLAGS   = -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -D_DEFAULT_SOURCE -Iinclude \

@@ -22,7 +22,9 @@ static inline void assert_all_at(int ok, const char *what, const char *file, int
 }
 #define assert_all(cond) assert_all_at(!!(cond), #cond, __FILE__, __LINE__)
 
-#define EBM_MPI_TEST_MAIN(tests)                                                     \
+#define EBM_MPI_TEST_MAIN(tests) EBM_MPI_TEST_MAIN_WITH(tests, NULL, NULL)
+/* The same with cmocka group setup and teardown functions (or NULL). */
+#define EBM_MPI_TEST_MAIN_WITH(tests, setup, teardown)                               \
     int main(int argc, char **argv)                                                  \
     {                                                                                \
         MPI_Init(&argc, &argv);                                                      \
@@ -32,7 +34,7 @@ static inline void assert_all_at(int ok, const char *what, const char *file, int
         MPI_Bcast(mpi_dir, sizeof mpi_dir, MPI_CHAR, 0, MPI_COMM_WORLD);             \
         /* Other ranks keep stderr for their own diagnostics. */                     \
         if (mpi_rank != 0 && !freopen("/dev/null", "w", stdout)) MPI_Abort(MPI_COMM_WORLD, 1); \
-        int failed = cmocka_run_group_tests(tests, NULL, NULL);                      \
+        int failed = cmocka_run_group_tests(tests, setup, teardown);                  \
         MPI_Finalize();                                                              \
         return failed;                                                               \
     }
