@@ -109,6 +109,28 @@ static void test_rng_below_in_range(void **state)
     assert_int_equal(ebm_rng_below(&r, 1), 0);
 }
 
+static void test_rng_keyed_uniform_is_positional(void **state)
+{
+    (void)state;
+    float whole[23], part[9], again[23];
+    ebm_rng_keyed_uniform(7, EBM_RNG_TEST, 12, 3, 0, 23, whole);
+    ebm_rng_keyed_uniform(7, EBM_RNG_TEST, 12, 3, 0, 23, again);
+    assert_memory_equal(whole, again, sizeof whole);
+    /* any run of units draws what the whole row draws there */
+    for (int first = 0; first + 9 <= 23; first++) {
+        ebm_rng_keyed_uniform(7, EBM_RNG_TEST, 12, 3, first, 9, part);
+        assert_memory_equal(part, whole + first, sizeof part);
+    }
+    /* another row, draw or seed draws other numbers */
+    ebm_rng_keyed_uniform(7, EBM_RNG_TEST, 13, 3, 0, 23, again);
+    assert_true(memcmp(whole, again, sizeof whole) != 0);
+    ebm_rng_keyed_uniform(7, EBM_RNG_TEST, 12, 4, 0, 23, again);
+    assert_true(memcmp(whole, again, sizeof whole) != 0);
+    ebm_rng_keyed_uniform(8, EBM_RNG_TEST, 12, 3, 0, 23, again);
+    assert_true(memcmp(whole, again, sizeof whole) != 0);
+    for (int i = 0; i < 23; i++) assert_true(whole[i] >= 0.0f && whole[i] < 1.0f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rng_philox_known_answers),
     cmocka_unit_test(test_rng_streams_differ_and_repeat),
@@ -116,6 +138,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rng_normal_moments),
     cmocka_unit_test(test_rng_shuffle_is_uniform_permutation),
     cmocka_unit_test(test_rng_below_in_range),
+    cmocka_unit_test(test_rng_keyed_uniform_is_positional),
 };
 
 EBM_TEST_MAIN(tests)

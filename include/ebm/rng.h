@@ -23,6 +23,7 @@ enum ebm_rng_purpose {
     EBM_RNG_MCMC = 16,     /* Metropolis-Hastings, Langevin and MALA chains, per chain */
     EBM_RNG_DENOISE_CORRUPT = 40, /* ebm denoise: the corruption of each row */
     EBM_RNG_DENOISE_GIBBS = 41,   /* ebm denoise: each row's clamped Gibbs chain */
+    EBM_RNG_GRID_SAMPLE = 50, /* grid-layout CD: keyed by (example, unit, draw) */
     EBM_RNG_TEST = 99,
 };
 
@@ -42,6 +43,12 @@ void ebm_rng_uniform(struct ebm_rng *rng, float *out, size_t n);
 void ebm_rng_normal(struct ebm_rng *rng, float *out, size_t n);
 /* A uniform integer in [0, bound), unbiased; consumes blocks as needed. */
 uint32_t ebm_rng_below(struct ebm_rng *rng, uint32_t bound);
+/* Uniforms by position rather than by sequence: units first .. first+n-1
+ * of row `row` in draw `draw` of `purpose` (substream = row, blocks from
+ * draw << 32 on, four units a block). Any split of rows and units over
+ * ranks draws the same number for the same (row, unit, draw). */
+void ebm_rng_keyed_uniform(uint64_t seed, uint32_t purpose, uint32_t row, uint32_t draw,
+                           int64_t first, size_t n, float *out);
 /* Fisher-Yates shuffle of idx[0..n). */
 void ebm_rng_shuffle(struct ebm_rng *rng, int64_t *idx, int64_t n);
 

@@ -58,6 +58,20 @@ void ebm_rng_uniform(struct ebm_rng *rng, float *out, size_t n)
     }
 }
 
+void ebm_rng_keyed_uniform(uint64_t seed, uint32_t purpose, uint32_t row, uint32_t draw,
+                           int64_t first, size_t n, float *out)
+{
+    struct ebm_rng rng;
+    ebm_rng_init(&rng, seed, row, purpose);
+    uint32_t r[4];
+    for (size_t i = 0; i < n;) {
+        int64_t unit = first + (int64_t)i;
+        rng.block = ((uint64_t)draw << 32) + (uint64_t)(unit / 4);
+        next_block(&rng, r);
+        for (int64_t j = unit % 4; j < 4 && i < n; j++) out[i++] = u32_to_unit(r[j]);
+    }
+}
+
 void ebm_rng_normal(struct ebm_rng *rng, float *out, size_t n)
 {
     uint32_t r[4];
