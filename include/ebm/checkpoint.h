@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "ebm/dmatrix.h"
 #include "ebm/error.h"
 
 #define EBM_CKPT_FORMAT "ebm-checkpoint"
@@ -50,6 +51,18 @@ ebm_status ebm_ckpt_attr_str(struct ebm_ckpt *ck, const char *object, const char
                              const char *value);
 ebm_status ebm_ckpt_attr_i64(struct ebm_ckpt *ck, const char *object, const char *name,
                              int64_t value);
+
+/* A block-cyclic matrix (ebm/dmatrix.h) as the full [m, n] row-major
+ * tensor a data-parallel run writes: ranks with mine != 0 write their own
+ * blocks (one replica's ranks; the other replicas hold copies), all in
+ * one collective write, and no rank ever holds the whole matrix
+ * (src/io/checkpoint_blocks.c). */
+ebm_status ebm_ckpt_write_dmatrix(struct ebm_ckpt *ck, const char *name,
+                                  const struct ebm_dmatrix *a, int mine);
+/* Every rank reads its own blocks of an [m, n] tensor, whatever grid
+ * wrote it (or a data-parallel run); another shape is EBM_ERR_INPUT
+ * naming both. */
+ebm_status ebm_ckpt_read_dmatrix(struct ebm_ckpt *ck, const char *name, struct ebm_dmatrix *a);
 
 /* Reads a tensor whose shape must equal dims; a different shape fails with
  * EBM_ERR_INPUT naming the file, tensor and both shapes. */

@@ -2,13 +2,15 @@
  * their PSGEMM product (ebm/dmatrix.h), on every grid the rank count
  * allows: 1x1 at 1 rank; 1x2, 2x1 (and two 1x1 replicas) at 2; 2x2, 1x4,
  * 4x1, 1x2 and 2x1 as two replicas at 4. The product is held to the plain
- * triple loop (ebm_gemm_ref) for shapes no block size divides. */
+ * triple loop (ebm_gemm_ref) for shapes no block size divides, and the
+ * checkpoint holds the whole matrix whatever grid wrote or reads it. */
 #include "mpiutil.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebm/checkpoint.h"
 #include "ebm/dmatrix.h"
 #include "ebm/grid.h"
 #include "ebm/kernels.h"
@@ -200,6 +202,56 @@ static void test_pgemm_refuses_mismatched_shapes(void **state)
     ebm_grid_free(&g);
 }
 
+/* Every grid writes a 37 x 23 matrix (blocks 4 x 5: partial last blocks
+ * both ways) as the full tensor, which a plain read, a read on the 1x1
+ * grid (data mode) and a read on the grid itself all give back whole. */
+static void test_dmatrix_checkpoint_round_trip(void **state)
+{
+    (void)state;
+    enum { M = 37, N = 23 };
+    float G[M * N], full[M * N], back[M * N];
+    for (int i = 0; i < M * N; i++) G[i] = (float)(i / N) * 100.0f + (float)(i % N);
+    int rows[16], cols[16], n = grids_of(mpi_size, rows, cols);
+    char path[512];
+    snprintf(path, sizeof path, "%s/blocks.h5", mpi_dir);
+    for (int t = 0; t < n; t++) {
+        struct ebm_grid g, one;
+        struct ebm_dmatrix a, b, c;
+        assert_all(ebm_grid_init(&g, MPI_COMM_WORLD, rows[t], cols[t]) == EBM_OK);
+        assert_all(ebm_grid_init(&one, MPI_COMM_WORLD, 1, 1) == EBM_OK);
+        assert_all(ebm_dmatrix_init(&a, &g, M, N, 4, 5) == EBM_OK);
+        ebm_dmatrix_from_global(&a, G, N);
+        struct ebm_ckpt ck;
+        assert_all(ebm_ckpt_create(&ck, path, MPI_COMM_WORLD) == EBM_OK);
+        assert_all(ebm_ckpt_write_dmatrix(&ck, "/model/W", &a, g.replica == 0) == EBM_OK);
+        assert_all(ebm_ckpt_commit(&ck) == EBM_OK);
+        int64_t dims[2] = { M, N };
+        assert_all(ebm_ckpt_open(&ck, path, MPI_COMM_WORLD) == EBM_OK);
+        assert_all(ebm_ckpt_read_f32(&ck, "/model/W", full, 2, dims) == EBM_OK);
+        assert_all(memcmp(full, G, sizeof G) == 0);
+        assert_all(ebm_dmatrix_init(&b, &one, M, N, 64, 64) == EBM_OK);
+        assert_all(ebm_ckpt_read_dmatrix(&ck, "/model/W", &b) == EBM_OK);
+        assert_all(ebm_dmatrix_to_global(&b, &one, back, N) == EBM_OK);
+        assert_all(memcmp(back, G, sizeof G) == 0);
+        assert_all(ebm_dmatrix_init(&c, &g, M, N, 3, 7) == EBM_OK); /* other blocks */
+        assert_all(ebm_ckpt_read_dmatrix(&ck, "/model/W", &c) == EBM_OK);
+        assert_all(ebm_dmatrix_to_global(&c, &g, back, N) == EBM_OK);
+        assert_all(memcmp(back, G, sizeof G) == 0);
+        struct ebm_dmatrix wrong;
+        assert_all(ebm_dmatrix_init(&wrong, &g, N, M, 4, 5) == EBM_OK);
+        assert_all(ebm_ckpt_read_dmatrix(&ck, "/model/W", &wrong) == EBM_ERR_INPUT);
+        assert_all(strstr(ebm_error_message(), "(37 x 23), expected 23 x 37") != NULL);
+        ebm_error_clear();
+        ebm_ckpt_close(&ck);
+        ebm_dmatrix_free(&wrong);
+        ebm_dmatrix_free(&a);
+        ebm_dmatrix_free(&b);
+        ebm_dmatrix_free(&c);
+        ebm_grid_free(&one);
+        ebm_grid_free(&g);
+    }
+}
+
 static int finish_blacs(void **state)
 {
     (void)state;
@@ -213,6 +265,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dmatrix_layout),
     cmocka_unit_test(test_pgemm_matches_the_triple_loop),
     cmocka_unit_test(test_pgemm_refuses_mismatched_shapes),
+    cmocka_unit_test(test_dmatrix_checkpoint_round_trip),
 };
 
 EBM_MPI_TEST_MAIN_WITH(tests, NULL, finish_blacs)
