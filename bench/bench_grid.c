@@ -122,12 +122,19 @@ int main(int argc, char **argv)
     }
     ebm_dmatrix_from_global(&dW, W, H);
     free(W);
+    float *x = need(sizeof(float) * (size_t)B * V); /* the batch, as in the data layout */
+    ebm_rng_uniform(&rng, x, (size_t)B * V);
+    ebm_dmatrix_from_global(&dv, x, V);
+    free(x);
     for (int r = -1; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
-        ebm_pgemm(false, false, 1.0f, &dv, &dW, 0.0f, &dh);
-        ebm_pgemm(false, true, 1.0f, &dh, &dW, 0.0f, &dv);
-        ebm_pgemm(true, false, 1.0f, &dv, &dh, 0.0f, &dG);
+        if (ebm_pgemm(false, false, 1.0f, &dv, &dW, 0.0f, &dh) != EBM_OK ||
+            ebm_pgemm(false, true, 1.0f, &dh, &dW, 0.0f, &dv) != EBM_OK ||
+            ebm_pgemm(true, false, 1.0f, &dv, &dh, 0.0f, &dG) != EBM_OK) {
+            fprintf(stderr, "bench_grid: %s\n", ebm_error_message());
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
         double s = slowest(MPI_Wtime() - t0);
         if (r >= 0) t[r] = s;
     }

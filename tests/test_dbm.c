@@ -1,12 +1,10 @@
 /* The DBM's math (ebm/dbm.h) against enumeration on tiny models: exact
  * log Z, the mean-field fixed point, the variational bound, and the
- * gradient's data term (mean field) and model term (Gibbs chains); the
- * modified RBMs of pre-training and how their weights become the DBM's. */
+ * gradient's data term (mean field) and model term (Gibbs chains). */
 #include "testutil.h"
 
 #include "ebm/dbm.h"
 #include "ebm/dbm_ais.h"
-#include "ebm/dbm_pretrain.h"
 #include "ebm/kernels.h"
 
 /* A random DBM: weights and biases N(0, sigma^2). */
@@ -302,78 +300,6 @@ static void test_dbm_refuses_bad_shapes(void **state)
     dbm_free(&m);
 }
 
-/* A random RBM pair of V x H for the pre-training tests. */
-static void random_rbm(struct rbm *r, int V, int H, uint64_t seed)
-{
-    assert_int_equal(rbm_init(r, V, H), EBM_OK);
-    struct ebm_rng g;
-    ebm_rng_init(&g, seed, 0, EBM_RNG_TEST);
-    ebm_rng_normal(&g, r->block, r->block_len);
-}
-
-static void test_modified_rbm_doubles_one_direction(void **state)
-{
-    (void)state;
-    enum { V = 5, H = 4, B = 3 };
-    struct rbm r, twice;
-    random_rbm(&r, V, H, 31);
-    random_rbm(&twice, V, H, 31);
-    for (int i = 0; i < V * H; i++) twice.W[i] *= 2.0f;
-    float v[B * V], h[B * H], a[B * V > B * H ? B * V : B * H], b[B * V > B * H ? B * V : B * H];
-    for (int i = 0; i < B * V; i++) v[i] = (float)((i * 7 + 3) % 2);
-    for (int i = 0; i < B * H; i++) h[i] = (float)((i * 5 + 1) % 2);
-    /* up_scale 2: E[h | v] is that of W doubled, E[v | h] that of W. */
-    r.up_scale = 2.0f;
-    rbm_hidden_probs(&r, v, B, a);
-    rbm_hidden_probs(&twice, v, B, b);
-    for (int i = 0; i < B * H; i++) assert_float_equal(a[i], b[i], 1e-6);
-    r.up_scale = 1.0f;
-    rbm_hidden_probs(&r, v, B, b);
-    double moved = 0;
-    for (int i = 0; i < B * H; i++) moved += fabs(a[i] - b[i]);
-    assert_true(moved > 1e-2); /* the scale did something */
-    /* down_scale 2: E[v | h] is that of W doubled. */
-    r.down_scale = 2.0f;
-    rbm_visible_probs(&r, h, B, a);
-    rbm_visible_probs(&twice, h, B, b);
-    for (int i = 0; i < B * V; i++) assert_float_equal(a[i], b[i], 1e-6);
-    float up, down;
-    ebm_dbm_pretrain_scales(2, 0, &up, &down);
-    assert_true(up == 2.0f && down == 1.0f);
-    ebm_dbm_pretrain_scales(2, 1, &up, &down);
-    assert_true(up == 1.0f && down == 2.0f);
-    ebm_dbm_pretrain_scales(3, 1, &up, &down);
-    assert_true(up == 1.0f && down == 1.0f);
-    rbm_free(&r);
-    rbm_free(&twice);
-}
-
-static void test_pretrained_pairs_become_the_dbm(void **state)
-{
-    (void)state;
-    static const int sizes[] = { 4, 3, 3, 2 };
-    struct dbm m;
-    struct rbm pairs[3];
-    assert_int_equal(dbm_init(&m, 3, sizes), EBM_OK);
-    for (int k = 0; k < 3; k++) random_rbm(&pairs[k], sizes[k], sizes[k + 1], 40 + (uint64_t)k);
-    ebm_dbm_from_pairs(&m, pairs);
-    static const float factor[] = { 1.0f, 0.5f, 1.0f }; /* the middle pair is halved */
-    for (int k = 0; k < 3; k++) {
-        assert_true(ebm_dbm_pretrain_weight_factor(3, k) == factor[k]);
-        for (int i = 0; i < sizes[k] * sizes[k + 1]; i++)
-            assert_true(m.W[k][i] == factor[k] * pairs[k].W[i]);
-    }
-    for (int i = 0; i < 4; i++) assert_true(m.b[0][i] == pairs[0].vbias[i]);
-    for (int k = 1; k < 3; k++)
-        for (int i = 0; i < sizes[k]; i++)
-            assert_true(m.b[k][i] == 0.5f * (pairs[k - 1].hbias[i] + pairs[k].vbias[i]));
-    for (int i = 0; i < 2; i++) assert_true(m.b[3][i] == pairs[2].hbias[i]);
-    assert_true(ebm_dbm_pretrain_weight_factor(2, 0) == 1.0f &&
-                ebm_dbm_pretrain_weight_factor(2, 1) == 1.0f);
-    for (int k = 0; k < 3; k++) rbm_free(&pairs[k]);
-    dbm_free(&m);
-}
-
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dbm_exact_log_z_matches_brute_force),
     cmocka_unit_test(test_dbm_mean_field_reaches_the_fixed_point),
@@ -381,8 +307,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dbm_gradient_terms_match_enumeration),
     cmocka_unit_test(test_dbm_ais_brackets_exact_log_z),
     cmocka_unit_test(test_dbm_refuses_bad_shapes),
-    cmocka_unit_test(test_modified_rbm_doubles_one_direction),
-    cmocka_unit_test(test_pretrained_pairs_become_the_dbm),
 };
 
 EBM_TEST_MAIN(tests)

@@ -27,7 +27,7 @@ struct ebm_dmatrix {
 /* Allocates this rank's share of an m x n matrix in mb x nb blocks. */
 ebm_status ebm_dmatrix_init(struct ebm_dmatrix *a, const struct ebm_grid *g, int m, int n,
                             int mb, int nb);
-void ebm_dmatrix_free(struct ebm_dmatrix *a);
+void ebm_dmatrix_free(struct ebm_dmatrix *a); /* NULL is fine */
 
 /* Where global entry (i, j) is stored: the owner's grid coordinates, and
  * the local (row, column) there. */

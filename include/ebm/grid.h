@@ -18,6 +18,7 @@ struct ebm_grid {
     int context;            /* the replica's BLACS context */
     MPI_Comm replica_comm;  /* the Pr·Pc ranks of this replica, in grid order */
     MPI_Comm across_comm;   /* the R ranks at this grid position, one per replica */
+    MPI_Comm comm;          /* the communicator the grid was built on (not owned) */
 };
 
 /* "PrxPc" (e.g. "2x2") into its two factors, each in [1, 4096];
@@ -27,7 +28,7 @@ ebm_status ebm_grid_parse(const char *text, int *rows, int *cols);
 /* Collective over comm. EBM_ERR_INPUT when rows·cols does not divide the
  * communicator's size, naming both. */
 ebm_status ebm_grid_init(struct ebm_grid *g, MPI_Comm comm, int rows, int cols);
-/* Collective. Releases the BLACS grid and the communicators. */
+/* Collective. Releases the BLACS grid and the communicators; NULL is fine. */
 void ebm_grid_free(struct ebm_grid *g);
 
 /* BLACS keeps process-wide state: call once, after every grid is freed and

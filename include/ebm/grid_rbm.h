@@ -29,10 +29,11 @@ struct ebm_grid_rbm {
     float *uniforms;                /* (block) one run of keyed uniforms */
 };
 
-/* Collective over the grid's communicators. W in block x block blocks. */
+/* Collective over the grid's communicator. W in block x block blocks;
+ * after a failure, ebm_grid_rbm_free releases what was allocated. */
 ebm_status ebm_grid_rbm_init(struct ebm_grid_rbm *m, const struct ebm_grid *g, int V, int H,
                              int B, int block);
-void ebm_grid_rbm_free(struct ebm_grid_rbm *m);
+void ebm_grid_rbm_free(struct ebm_grid_rbm *m); /* NULL is fine */
 
 /* Parameters from a full copy every rank holds: W (V, H) row-major, b, c. */
 void ebm_grid_rbm_set(struct ebm_grid_rbm *m, const float *W, const float *b, const float *c);

@@ -84,7 +84,8 @@ static ebm_status transfer(struct ebm_ckpt *ck, hid_t dset, const struct ebm_dma
                            float *packed, int mine, int writing)
 {
     hid_t space = H5Dget_space(dset);
-    if (space < 0) return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dget_space");
+    EBM_TRY(ebm_comm_agree(ck->comm, space < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path,
+                                                             "H5Dget_space") : EBM_OK));
     hsize_t n = (hsize_t)a->local_rows * (hsize_t)a->local_cols, selected = 0;
     herr_t rc = mine ? select_blocks(space, a, &selected) : H5Sselect_none(space);
     EBM_ASSERT(!mine || rc < 0 || selected == n);
@@ -93,14 +94,18 @@ static ebm_status transfer(struct ebm_ckpt *ck, hid_t dset, const struct ebm_dma
     if (rc >= 0 && mem >= 0 && (!mine || n == 0)) rc = H5Sselect_none(mem);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     if (rc >= 0) rc = mem < 0 || dxpl < 0 ? -1 : H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    if (rc >= 0)
+    /* Agreed before the collective transfer, which no rank may skip. */
+    ebm_status st = ebm_comm_agree(ck->comm, rc < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path,
+                                                               "selecting the blocks") : EBM_OK);
+    if (st == EBM_OK) {
         rc = writing ? H5Dwrite(dset, H5T_NATIVE_FLOAT, mem, space, dxpl, packed)
                      : H5Dread(dset, H5T_NATIVE_FLOAT, mem, space, dxpl, packed);
+        if (rc < 0) st = EBM_H5_FAIL(EBM_ERR_IO, ck->path, writing ? "H5Dwrite" : "H5Dread");
+    }
     if (dxpl >= 0) H5Pclose(dxpl);
     if (mem >= 0) H5Sclose(mem);
     H5Sclose(space);
-    if (rc < 0) return EBM_H5_FAIL(EBM_ERR_IO, ck->path, writing ? "H5Dwrite" : "H5Dread");
-    return EBM_OK;
+    return st;
 }
 
 static ebm_status write_local(struct ebm_ckpt *ck, const char *name,
@@ -108,17 +113,19 @@ static ebm_status write_local(struct ebm_ckpt *ck, const char *name,
 {
     hsize_t dims[2] = { (hsize_t)a->m, (hsize_t)a->n };
     hid_t space = H5Screate_simple(2, dims, NULL);
-    if (space < 0) return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Screate_simple");
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t lcpl = space < 0 ? -1 : H5Pcreate(H5P_LINK_CREATE);
     if (lcpl >= 0) H5Pset_create_intermediate_group(lcpl, 1);
     hid_t dset = lcpl < 0 ? -1 : H5Dcreate2(ck->file, name, H5T_NATIVE_FLOAT, space, lcpl,
                                              H5P_DEFAULT, H5P_DEFAULT);
     if (lcpl >= 0) H5Pclose(lcpl);
-    H5Sclose(space);
-    if (dset < 0) return EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dcreate");
-    if (mine) pack(a, packed);
-    ebm_status st = transfer(ck, dset, a, packed, mine, 1);
-    H5Dclose(dset);
+    if (space >= 0) H5Sclose(space);
+    ebm_status st = ebm_comm_agree(ck->comm, dset < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path,
+                                                                   "H5Dcreate") : EBM_OK);
+    if (st == EBM_OK) {
+        if (mine) pack(a, packed);
+        st = transfer(ck, dset, a, packed, mine, 1);
+    }
+    if (dset >= 0) H5Dclose(dset);
     return st;
 }
 
@@ -127,32 +134,35 @@ ebm_status ebm_ckpt_write_dmatrix(struct ebm_ckpt *ck, const char *name,
 {
     size_t n = (size_t)a->local_rows * (size_t)a->local_cols;
     float *packed = malloc(sizeof(float) * (n > 0 ? n : 1));
-    ebm_status st = packed ? write_local(ck, name, a, mine, packed)
-                           : EBM_FAIL(EBM_ERR_NOMEM, "out of memory packing %s", name);
+    ebm_status st = ebm_comm_agree(ck->comm, packed ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM,
+                                   "out of memory packing %s", name));
+    if (st == EBM_OK) st = ebm_comm_agree(ck->comm, write_local(ck, name, a, mine, packed));
     free(packed);
-    return ebm_comm_agree(ck->comm, st);
+    return st;
 }
 
 ebm_status ebm_ckpt_read_dmatrix(struct ebm_ckpt *ck, const char *name, struct ebm_dmatrix *a)
 {
     int ndim;
-    int64_t have[8];
+    int64_t have[8] = { 0 };
     EBM_TRY(ebm_ckpt_shape(ck, name, &ndim, have));
-    if (ndim != 2 || have[0] != a->m || have[1] != a->n)
-        return EBM_FAIL(EBM_ERR_INPUT, "%s: %s has %d dimensions (%lld x %lld), expected "
-                        "%d x %d", ck->path, name, ndim, (long long)have[0],
-                        (long long)(ndim > 1 ? have[1] : 1), a->m, a->n);
+    if (ndim != 2 || have[0] != a->m || have[1] != a->n) {
+        char shape[96] = "";
+        for (int i = 0, at = 0; i < ndim && i < 8 && at < (int)sizeof shape; i++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%lld", i ? ", " : "",
+                           (long long)have[i]);
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: %s has shape [%s], expected [%d, %d]", ck->path,
+                        name, shape, a->m, a->n);
+    }
     size_t n = (size_t)a->local_rows * (size_t)a->local_cols;
     float *packed = malloc(sizeof(float) * (n > 0 ? n : 1));
-    ebm_status st = packed ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory reading %s", name);
-    hid_t dset = -1;
-    if (st == EBM_OK) {
-        dset = H5Dopen2(ck->file, name, H5P_DEFAULT);
-        if (dset < 0) st = EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dopen");
-    }
+    hid_t dset = H5Dopen2(ck->file, name, H5P_DEFAULT);
+    ebm_status st = !packed ? EBM_FAIL(EBM_ERR_NOMEM, "out of memory reading %s", name)
+                    : dset < 0 ? EBM_H5_FAIL(EBM_ERR_HDF5, ck->path, "H5Dopen") : EBM_OK;
+    st = ebm_comm_agree(ck->comm, st);
     if (st == EBM_OK) st = transfer(ck, dset, a, packed, 1, 0);
     if (st == EBM_OK) unpack(packed, a);
     if (dset >= 0) H5Dclose(dset);
     free(packed);
-    return ebm_comm_agree(ck->comm, st);
+    return st;
 }

@@ -69,13 +69,12 @@ static const float *pass_up(struct pretrain *p, const float *x, int rows, int k)
 }
 
 /* The mean of p(h_k | below) over every rank's rows (raw intensities of
- * the data, not binarised): the visible marginals pair k starts from. */
-static ebm_status input_marginals(struct pretrain *p, int k, float *out)
+ * the data, not binarised): the visible marginals pair k starts from.
+ * sum (n_k + 1) comes zeroed. Collective. */
+static ebm_status input_marginals(struct pretrain *p, int k, double *sum, float *out)
 {
     const struct ebm_trainer *t0 = &p->pair[0];
     int n = p->dbm->dbm.model.sizes[k];
-    double *sum;
-    EBM_ALLOC(sum, (size_t)n + 1);
     for (int64_t r0 = 0; r0 < t0->data.n; r0 += p->B) {
         int rows = (int)(t0->data.n - r0 < p->B ? t0->data.n - r0 : p->B);
         const float *h = pass_up(p, t0->data.x + r0 * t0->V, rows, k);
@@ -83,34 +82,42 @@ static ebm_status input_marginals(struct pretrain *p, int k, float *out)
             for (int i = 0; i < n; i++) sum[i] += h[(size_t)r * n + i];
     }
     sum[n] = (double)t0->data.n;
-    ebm_status st = ebm_par_allreduce_sum_d(t0->par, sum, (size_t)n + 1);
-    for (int i = 0; st == EBM_OK && i < n; i++) out[i] = (float)(sum[i] / (sum[n] > 0 ? sum[n] : 1));
-    free(sum);
-    return st;
+    EBM_TRY(ebm_par_allreduce_sum_d(t0->par, sum, (size_t)n + 1));
+    for (int i = 0; i < n; i++) out[i] = (float)(sum[i] / (sum[n] > 0 ? sum[n] : 1));
+    return EBM_OK;
 }
 
 static ebm_status start_pair(struct pretrain *p, int k)
 {
     const struct dbm *m = &p->dbm->dbm.model;
+    const struct ebm_par *par = p->dbm->par;
     struct ebm_config cfg;
     pair_config(&p->dbm->cfg, k, m->sizes[k + 1], &cfg);
     struct ebm_trainer *t = &p->pair[k];
     p->started = k + 1; /* freed by the caller, however far init gets */
-    if (k == 0) {
-        EBM_TRY(ebm_trainer_init(t, &cfg, p->dbm->par));
-    } else {
-        float *marginals;
-        EBM_ALLOC(marginals, m->sizes[k]);
-        ebm_status st = ebm_par_agree(p->dbm->par, input_marginals(p, k, marginals));
-        if (st == EBM_OK)
-            st = ebm_trainer_init_fed(t, &cfg, p->dbm->par, m->sizes[k],
-                                      p->pair[0].steps_per_epoch, marginals);
-        free(marginals);
-        EBM_TRY(st);
+    /* Allocations first, agreed, so that no rank skips a collective below. */
+    float *marginals = NULL;
+    double *sum = NULL;
+    if (k < p->L - 1) p->up[k] = malloc(sizeof(float) * (size_t)p->B * m->sizes[k + 1]);
+    if (k > 0) {
+        marginals = malloc(sizeof(float) * (size_t)m->sizes[k]);
+        sum = calloc((size_t)m->sizes[k] + 1, sizeof(double));
     }
+    int missing = (k < p->L - 1 && !p->up[k]) || (k > 0 && (!marginals || !sum));
+    ebm_status st = ebm_par_agree(par, missing ? EBM_FAIL(EBM_ERR_NOMEM, "out of memory "
+                                  "starting pre-training pair %d", k) : EBM_OK);
+    if (st == EBM_OK && k == 0) st = ebm_trainer_init(t, &cfg, par);
+    if (st == EBM_OK && k > 0) {
+        st = ebm_par_agree(par, input_marginals(p, k, sum, marginals));
+        if (st == EBM_OK)
+            st = ebm_trainer_init_fed(t, &cfg, par, m->sizes[k], p->pair[0].steps_per_epoch,
+                                      marginals);
+    }
+    free(marginals);
+    free(sum);
+    EBM_TRY(st);
     t->quiet = 1;
     ebm_dbm_pretrain_scales(p->L, k, &t->model.up_scale, &t->model.down_scale);
-    if (k < p->L - 1) EBM_ALLOC(p->up[k], (size_t)p->B * m->sizes[k + 1]);
     return EBM_OK;
 }
 
@@ -135,6 +142,8 @@ static ebm_status train_epoch(struct pretrain *p, int k, int epoch)
 void ebm_dbm_from_pairs(struct dbm *m, const struct rbm *pairs)
 {
     int L = m->n_hidden_layers;
+    for (int k = 0; k < L; k++)
+        EBM_ASSERT(pairs[k].n_visible == m->sizes[k] && pairs[k].n_hidden == m->sizes[k + 1]);
     for (int k = 0; k < L; k++) {
         float f = ebm_dbm_pretrain_weight_factor(L, k);
         size_t n = (size_t)m->sizes[k] * m->sizes[k + 1];

@@ -26,14 +26,9 @@ static float sigmoid(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
-ebm_status ebm_grid_rbm_init(struct ebm_grid_rbm *m, const struct ebm_grid *g, int V, int H,
-                             int B, int block)
+static ebm_status alloc_local(struct ebm_grid_rbm *m, const struct ebm_grid *g, int block)
 {
-    memset(m, 0, sizeof *m);
-    m->grid = g;
-    m->V = V;
-    m->H = H;
-    m->B = B;
+    int V = m->V, H = m->H, B = m->B;
     EBM_TRY(ebm_dmatrix_init(&m->W, g, V, H, block, block));
     EBM_TRY(ebm_dmatrix_init(&m->grad, g, V, H, block, block));
     EBM_TRY(ebm_dmatrix_init(&m->velocity, g, V, H, block, block));
@@ -50,8 +45,20 @@ ebm_status ebm_grid_rbm_init(struct ebm_grid_rbm *m, const struct ebm_grid *g, i
     return EBM_OK;
 }
 
+ebm_status ebm_grid_rbm_init(struct ebm_grid_rbm *m, const struct ebm_grid *g, int V, int H,
+                             int B, int block)
+{
+    memset(m, 0, sizeof *m);
+    m->grid = g;
+    m->V = V;
+    m->H = H;
+    m->B = B;
+    return ebm_comm_agree(g->comm, alloc_local(m, g, block));
+}
+
 void ebm_grid_rbm_free(struct ebm_grid_rbm *m)
 {
+    if (!m) return;
     struct ebm_dmatrix *all[] = { &m->W, &m->grad, &m->velocity, &m->v0, &m->ph0,
                                   &m->v, &m->ph, &m->h };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ebm_dmatrix_free(all[i]);

@@ -41,6 +41,7 @@ ebm_status ebm_dmatrix_init(struct ebm_dmatrix *a, const struct ebm_grid *g, int
 
 void ebm_dmatrix_free(struct ebm_dmatrix *a)
 {
+    if (!a) return;
     free(a->data);
     memset(a, 0, sizeof *a);
 }

@@ -40,6 +40,7 @@ ebm_status ebm_grid_init(struct ebm_grid *g, MPI_Comm comm, int rows, int cols)
     if (rows < 1 || cols < 1 || size % per != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "grid %dx%d: its %d ranks do not divide the %d ranks of "
                         "the run into replicas", rows, cols, per, size);
+    g->comm = comm;
     g->rows = rows;
     g->cols = cols;
     g->replicas = size / per;
@@ -56,14 +57,16 @@ ebm_status ebm_grid_init(struct ebm_grid *g, MPI_Comm comm, int rows, int cols)
     int pr, pc, r, c;
     Cblacs_gridinfo(g->context, &pr, &pc, &r, &c);
     /* BLACS numbers a "Row" grid as we do; a mismatch would misplace every block. */
+    ebm_status st = EBM_OK;
     if (pr != rows || pc != cols || r != g->row || c != g->col)
-        return EBM_FAIL(EBM_ERR_MPI, "BLACS placed rank %d at (%d, %d) of %dx%d, expected "
-                        "(%d, %d) of %dx%d", rank, r, c, pr, pc, g->row, g->col, rows, cols);
-    return EBM_OK;
+        st = EBM_FAIL(EBM_ERR_MPI, "BLACS placed rank %d at (%d, %d) of %dx%d, expected "
+                      "(%d, %d) of %dx%d", rank, r, c, pr, pc, g->row, g->col, rows, cols);
+    return ebm_comm_agree(comm, st);
 }
 
 void ebm_grid_free(struct ebm_grid *g)
 {
+    if (!g) return;
     if (g->rows > 0) Cblacs_gridexit(g->context);
     if (g->replica_comm != MPI_COMM_NULL) MPI_Comm_free(&g->replica_comm);
     if (g->across_comm != MPI_COMM_NULL) MPI_Comm_free(&g->across_comm);

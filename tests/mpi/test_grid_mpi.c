@@ -111,7 +111,8 @@ static void fill(float *x, size_t n, uint64_t seed)
 static int check_product(const struct ebm_grid *g, bool ta, bool tb, int m, int n, int k, int nb)
 {
     int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
-    float *A = malloc(sizeof(float) * (size_t)ar * ac), *B = malloc(sizeof(float) * (size_t)br * bc);
+    float *A = malloc(sizeof(float) * (size_t)ar * ac);
+    float *B = malloc(sizeof(float) * (size_t)br * bc);
     float *C = malloc(sizeof(float) * (size_t)m * n), *ref = malloc(sizeof(float) * (size_t)m * n);
     float *got = malloc(sizeof(float) * (size_t)m * n);
     fill(A, (size_t)ar * ac, 1 + (uint64_t)m);
@@ -159,7 +160,7 @@ static int check_product(const struct ebm_grid *g, bool ta, bool tb, int m, int 
     return ok;
 }
 
-static void test_pgemm_matches_the_triple_loop(void **state)
+static void test_dmatrix_pgemm_matches_the_triple_loop(void **state)
 {
     (void)state;
     /* m, n, k: none a multiple of the blocks below, one degenerate, and the
@@ -182,7 +183,7 @@ static void test_pgemm_matches_the_triple_loop(void **state)
     }
 }
 
-static void test_pgemm_refuses_mismatched_shapes(void **state)
+static void test_dmatrix_pgemm_refuses_mismatched_shapes(void **state)
 {
     (void)state;
     struct ebm_grid g;
@@ -240,7 +241,7 @@ static void test_dmatrix_checkpoint_round_trip(void **state)
         struct ebm_dmatrix wrong;
         assert_all(ebm_dmatrix_init(&wrong, &g, N, M, 4, 5) == EBM_OK);
         assert_all(ebm_ckpt_read_dmatrix(&ck, "/model/W", &wrong) == EBM_ERR_INPUT);
-        assert_all(strstr(ebm_error_message(), "(37 x 23), expected 23 x 37") != NULL);
+        assert_all(strstr(ebm_error_message(), "has shape [37, 23], expected [23, 37]") != NULL);
         ebm_error_clear();
         ebm_ckpt_close(&ck);
         ebm_dmatrix_free(&wrong);
@@ -263,8 +264,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_grid_parse),
     cmocka_unit_test(test_grid_layout),
     cmocka_unit_test(test_dmatrix_layout),
-    cmocka_unit_test(test_pgemm_matches_the_triple_loop),
-    cmocka_unit_test(test_pgemm_refuses_mismatched_shapes),
+    cmocka_unit_test(test_dmatrix_pgemm_matches_the_triple_loop),
+    cmocka_unit_test(test_dmatrix_pgemm_refuses_mismatched_shapes),
     cmocka_unit_test(test_dmatrix_checkpoint_round_trip),
 };
 

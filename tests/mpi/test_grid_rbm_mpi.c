@@ -105,7 +105,7 @@ static double run(int rows, int cols, int k)
  * lr/(R·B) = 2.5e-3, far outside. */
 #define TOLERANCE 1e-5
 
-static void test_grid_cd_matches_the_reference(void **state)
+static void test_grid_rbm_cd_matches_the_reference(void **state)
 {
     (void)state;
     int rows[16], cols[16], n = grids_of(mpi_size, rows, cols);
@@ -119,7 +119,7 @@ static void test_grid_cd_matches_the_reference(void **state)
         }
 }
 
-static void test_grid_cd_refuses_bad_options(void **state)
+static void test_grid_rbm_cd_refuses_bad_options(void **state)
 {
     (void)state;
     struct ebm_grid g;
@@ -144,8 +144,8 @@ static int finish_blacs(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_grid_cd_matches_the_reference),
-    cmocka_unit_test(test_grid_cd_refuses_bad_options),
+    cmocka_unit_test(test_grid_rbm_cd_matches_the_reference),
+    cmocka_unit_test(test_grid_rbm_cd_refuses_bad_options),
 };
 
 EBM_MPI_TEST_MAIN_WITH(tests, NULL, finish_blacs)
