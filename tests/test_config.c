@@ -391,6 +391,12 @@ static void test_config_validate_cross_field(void **state)
     ebm_config_defaults(&c);
     memset(c.data.split, 'x', sizeof c.data.split); /* unterminated */
     expect_invalid(&c, "data.split", "longer than");
+    ebm_config_defaults(&c);
+    snprintf(c.parallel.max_rank_memory, sizeof c.parallel.max_rank_memory, "2GB");
+    expect_invalid(&c, "parallel.max_rank_memory = '2GB'", "expected a size in bytes");
+    ebm_config_defaults(&c);
+    c.train.pretrain_epochs = 2;
+    expect_invalid(&c, "train.pretrain_epochs = 2 is for model.type = dbm", NULL);
 }
 
 static void test_config_bcast_single_rank(void **state)

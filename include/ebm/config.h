@@ -79,6 +79,9 @@ struct ebm_config {
         int finish_epochs;            /* overlapped: epochs on final features after l-1 ends */
         int queue_depth;              /* batches in flight per link (back-pressure bound) */
     } pipeline;
+    struct {                          /* layouts (docs/model-parallel.md) */
+        char max_rank_memory[32];     /* "2G": refuse a layout needing more per rank; "0" = no cap */
+    } parallel;
     struct {
         char dir[EBM_PATH_MAX];       /* run directory */
     } output;

@@ -11,6 +11,7 @@
 #include "ebm/config.h"
 #include "ebm/dbm.h"
 #include "ebm/dataset.h"
+#include "ebm/memory_plan.h"
 #include "ebm/par.h"
 #include "ebm/rbm.h"
 #include "ebm/rng.h"
@@ -49,6 +50,7 @@ struct ebm_trainer {
     int64_t step;               /* updates done */
     int epoch;                  /* epochs done */
     int64_t steps_per_epoch;
+    struct ebm_memory_plan memory; /* rbm: this rank's bytes by purpose (ebm/memory_plan.h) */
     struct ebm_timing time;     /* this epoch's */
     int quiet;                  /* no progress lines on stdout (tests) */
     int stop_agreed;            /* some rank was asked to stop: all stop after this step */

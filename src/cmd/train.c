@@ -168,6 +168,16 @@ static void print_header(const struct ebm_trainer *tr, const char *resume_path)
            "%s-%d, %lld steps/epoch\n",
            model, c->data.path, (long long)tr->data.n_total, tr->par->size, tr->B,
            tr->B * tr->par->size, method, c->train.k, (long long)tr->steps_per_epoch);
+    if (strcmp(c->model.type, "rbm") == 0) {
+        const struct ebm_memory_plan *m = &tr->memory;
+        char t[7][32];
+        double part[6] = { m->parameters, m->gradients, m->optimizer, m->chains, m->batch,
+                           m->data };
+        for (int i = 0; i < 6; i++) ebm_format_bytes(part[i], t[i], sizeof t[i]);
+        ebm_format_bytes(ebm_memory_plan_total(m), t[6], sizeof t[6]);
+        printf("memory per rank: %s = parameters %s, gradients %s, optimizer %s, chains %s, "
+               "batch %s, data %s\n", t[6], t[0], t[1], t[2], t[3], t[4], t[5]);
+    }
     if (resume_path[0])
         printf("resuming from %s at epoch %d, step %lld\n", resume_path, tr->epoch,
                (long long)tr->step);

@@ -2,6 +2,8 @@
  * defaults, parsing, range checks, formatting, validation and the reference
  * printout are all driven from it, so adding a key is one line. */
 #include "ebm/config.h"
+
+#include "ebm/memory_plan.h"
 #include "ebm/units.h"
 
 #include <ctype.h>
@@ -164,6 +166,8 @@ static const struct key keys[] = {
         "overlapped: epochs stage l trains on final features after stage l-1 ends"),
     KEY(pipeline, queue_depth, K_INT, 1, 1024, 0, "4", NULL,
         "batches in flight per link between stages; bounds memory under back-pressure"),
+    KEY(parallel, max_rank_memory, K_STRING, 0, 0, NONEMPTY, "0", NULL,
+        "rbm: refuse to start when a rank would need more memory than this (e.g. 2G, 512M; 0 = no cap), naming a grid that fits"),
     KEY(output, dir, K_STRING, 0, 0, NONEMPTY, "runs/default", NULL,
         "run directory: checkpoints, metrics, images"),
 };
@@ -794,6 +798,13 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
     if (!strcmp(cfg->model.type, "dbn")) EBM_TRY(validate_dbn(cfg));
     if (!strcmp(cfg->model.type, "bm")) EBM_TRY(validate_bm(cfg));
     if (!strcmp(cfg->model.type, "dbm")) EBM_TRY(validate_dbm(cfg));
+    double cap;
+    if (ebm_parse_bytes(cfg->parallel.max_rank_memory, &cap) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "parallel.max_rank_memory = '%s': expected a size in "
+                        "bytes, e.g. 2G, 512M, 64K or 1500000 (0 for no limit)",
+                        cfg->parallel.max_rank_memory);
+    }
     if (strcmp(cfg->model.type, "dbm") != 0 && cfg->train.pretrain_epochs > 0)
         return EBM_FAIL(EBM_ERR_INPUT, "train.pretrain_epochs = %d is for model.type = dbm "
                         "(a dbn pre-trains by construction)", cfg->train.pretrain_epochs);

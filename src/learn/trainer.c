@@ -15,6 +15,7 @@
 #include "ebm/cd.h"
 #include "ebm/evaluate.h"
 #include "ebm/kernels.h"
+#include "ebm/memory_plan.h"
 #include "ebm/metrics.h"
 #include "ebm/optim.h"
 #include "ebm/stop.h"
@@ -111,6 +112,44 @@ static ebm_status check_labels(const struct ebm_trainer *tr, const struct ebm_da
     return EBM_OK;
 }
 
+/* An RBM's per-rank memory, before it is allocated, held to
+ * [parallel] max_rank_memory (ebm/memory_plan.h). */
+static ebm_status plan_memory(struct ebm_trainer *tr)
+{
+    const struct ebm_config *cfg = &tr->cfg;
+    struct ebm_rbm_shape s = {
+        .V = tr->V, .H = tr->H, .B = tr->B, .C = tr->C, .rows = tr->data.n,
+        .valid_rows = tr->valid.n, .gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN,
+        .centering = cfg->train.centering, .standardize = cfg->data.standardize,
+        .eval_every = cfg->train.eval_every > 0,
+    };
+    ebm_memory_plan_data(&tr->memory, &s);
+    double cap = 0, need = ebm_memory_plan_total(&tr->memory);
+    EBM_TRY(ebm_parse_bytes(cfg->parallel.max_rank_memory, &cap));
+    if (cap <= 0 || need <= cap) return EBM_OK;
+    char need_s[32], weights_s[32], grid_s[32];
+    ebm_format_bytes(need, need_s, sizeof need_s);
+    ebm_format_bytes(tr->memory.parameters + tr->memory.gradients + tr->memory.optimizer,
+                     weights_s, sizeof weights_s);
+    int pr, pc, P = tr->par->size;
+    if (!ebm_memory_plan_suggest(&s, tr->data.n_total, P, 64, cap, &pr, &pc))
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: [parallel] max_rank_memory = %s, but this %dx%d rbm "
+                        "needs %s per rank (%s of it the weights, their gradient and velocity), "
+                        "and no process grid of %d ranks fits: run on more ranks",
+                        cfg->source, cfg->parallel.max_rank_memory, tr->V, tr->H, need_s,
+                        weights_s, P);
+    struct ebm_memory_plan grid;
+    struct ebm_rbm_shape g = s;
+    g.rows = (tr->data.n_total + P / (pr * pc) - 1) / (P / (pr * pc));
+    ebm_memory_plan_grid(&grid, &g, pr, pc, 64);
+    ebm_format_bytes(ebm_memory_plan_total(&grid), grid_s, sizeof grid_s);
+    return EBM_FAIL(EBM_ERR_INPUT, "%s: [parallel] max_rank_memory = %s, but this %dx%d rbm "
+                    "needs %s per rank (%s of it the weights, their gradient and velocity); a "
+                    "%dx%d process grid would need %s per rank, but ebm train has no grid mode "
+                    "yet (docs/model-parallel.md)", cfg->source, cfg->parallel.max_rank_memory,
+                    tr->V, tr->H, need_s, weights_s, pr, pc, grid_s);
+}
+
 static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cfg,
                              const struct ebm_par *par)
 {
@@ -154,6 +193,7 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     int64_t first, count;
     ebm_shard_range(cfg->train.monitor, par->rank, par->size, &first, &count);
     tr->n_monitor = count < tr->data.n ? count : tr->data.n;
+    if (!strcmp(cfg->model.type, "rbm")) EBM_TRY(plan_memory(tr));
     return alloc_buffers(tr);
 }
 

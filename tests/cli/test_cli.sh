@@ -635,6 +635,22 @@ report "after the crash, --resume auto finishes the run" \
     "$([ "$rc" -eq 0 ] && [ -f "$T/k/ckpt-e000003.h5" ] || echo "rc $rc")"
 # ---- stops and crashes (end) ----------------------------------------------------
 
+# ---- memory per rank ([parallel] max_rank_memory) ----------------------------
+ebm train "$BASE" --set output.dir="$T/mem"
+report "train: prints this rank's memory by purpose" \
+    "$(grep -q 'memory per rank: .* = parameters .*, gradients .*, optimizer .*, chains .*, batch .*, data ' \
+        "$T/out" || echo 'no memory line')"
+ebm train "$BASE" --set output.dir="$T/mem2" --set parallel.max_rank_memory=4K
+expect_error "a layout over parallel.max_rank_memory is refused" "max_rank_memory = 4K" \
+    "per rank" "no process grid of 1 ranks fits"
+# 16 x 20000 weights outweigh the 64 rows: two ranks as one 1x2 grid would fit.
+ebm2 train "$BASE" --set output.dir="$T/mem3" --set model.hidden=20000 \
+    --set parallel.max_rank_memory=3M
+expect_error2 "over the cap, a process grid that fits is named" "max_rank_memory = 3M" \
+    "1x2 process grid would need" "no grid mode yet"
+ebm train "$BASE" --set output.dir="$T/mem4" --set parallel.max_rank_memory=2GB
+expect_error "a malformed size is refused" "parallel.max_rank_memory = '2GB'"
+
 # The guard once more, after everything that pointed at r1.
 report "checkpoints of the first run are byte-identical at the end" \
     "$([ "$(snap "$T/r1")" = "$GUARD_SNAP" ] || echo "checkpoints in $T/r1 changed")"
