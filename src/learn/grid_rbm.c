@@ -1,8 +1,8 @@
-/* CD-k with W spread over a process grid (ebm/grid_rbm.h). A step: three
- * PSGEMM products per Gibbs half-step pair, sigmoid and sampling on the
- * local blocks, two PSGEMMs for the statistics, one allreduce of the
- * local gradient blocks across replicas and one of the V + H bias
- * gradient, then the same momentum update on every copy of a block. */
+/* CD-k with W spread over a process grid (ebm/grid_rbm.h). A step: 1 + 2k
+ * PSGEMM products for the Gibbs chain and two for the statistics, sigmoid
+ * and sampling on the local blocks, one allreduce of the local gradient
+ * blocks across replicas and one of the V + H bias gradient, then the
+ * same momentum update on every copy of a block. */
 #include "ebm/grid_rbm.h"
 
 #include <math.h>
