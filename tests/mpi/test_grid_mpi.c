@@ -4,7 +4,7 @@
  * 4x1, 1x2 and 2x1 as two replicas at 4. The product is held to the plain
  * triple loop (ebm_gemm_ref) for shapes no block size divides, and the
  * checkpoint holds the whole matrix whatever grid wrote or reads it. */
-#include "mpiutil.h"
+#include "gridutil.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,22 +15,6 @@
 #include "ebm/grid.h"
 #include "ebm/kernels.h"
 #include "ebm/rng.h"
-
-/* The grids of this rank count: every Pr x Pc with Pr·Pc dividing it. */
-static int grids_of(int size, int rows[16], int cols[16])
-{
-    int n = 0;
-    for (int per = 1; per <= size; per++) {
-        if (size % per) continue;
-        for (int r = 1; r <= per && n < 16; r++)
-            if (per % r == 0) {
-                rows[n] = r;
-                cols[n] = per / r;
-                n++;
-            }
-    }
-    return n;
-}
 
 static void test_grid_parse(void **state)
 {
@@ -251,13 +235,6 @@ static void test_dmatrix_checkpoint_round_trip(void **state)
         ebm_grid_free(&one);
         ebm_grid_free(&g);
     }
-}
-
-static int finish_blacs(void **state)
-{
-    (void)state;
-    ebm_grid_finalize();
-    return 0;
 }
 
 static const struct CMUnitTest tests[] = {

@@ -3,7 +3,7 @@
  * two 1x1 replicas; 2x2, 1x4, 4x1 and 1x2 / 2x1 as two replicas): the same
  * seed draws the same samples whatever the layout, so after several steps
  * the parameters agree up to float summation order. */
-#include "mpiutil.h"
+#include "gridutil.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,21 +14,6 @@
 #include "ebm/rng.h"
 
 enum { V = 37, H = 23, B = 10, BLOCK = 4, STEPS = 4 };
-
-static int grids_of(int size, int rows[16], int cols[16])
-{
-    int n = 0;
-    for (int per = 1; per <= size; per++) {
-        if (size % per) continue;
-        for (int r = 1; r <= per && n < 16; r++)
-            if (per % r == 0) {
-                rows[n] = r;
-                cols[n] = per / r;
-                n++;
-            }
-    }
-    return n;
-}
 
 static void normals(float *x, size_t n, float sigma, uint64_t seed)
 {
@@ -134,13 +119,6 @@ static void test_grid_rbm_cd_refuses_bad_options(void **state)
     ebm_error_clear();
     ebm_grid_rbm_free(&m);
     ebm_grid_free(&g);
-}
-
-static int finish_blacs(void **state)
-{
-    (void)state;
-    ebm_grid_finalize();
-    return 0;
 }
 
 static const struct CMUnitTest tests[] = {
