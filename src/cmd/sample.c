@@ -276,6 +276,14 @@ done:
     return st;
 }
 
+ebm_status ebm_sample_write(const struct sample_args *a, const float *all, int V, int image_h,
+                            int image_w)
+{
+    if (a->kind == OUT_PNG)
+        return ebm_png_write_tiles(a->out, all, a->n, V, 1, image_h, image_w, 10, false);
+    return ebm_sample_write_h5(a->out, all, a->n, V, image_h, image_w, a);
+}
+
 
 /* Rank 0, before any sampling: a run of hours should not end in "no such
  * directory", nor replace its own input. */
@@ -559,13 +567,8 @@ static ebm_status sample(const struct sample_args *a)
                          counts ? counts + par.size : NULL);
     }
     st = ebm_par_agree(&par, st);
-    if (st == EBM_OK && par.rank == 0) {
-        if (a->kind == OUT_PNG)
-            st = ebm_png_write_tiles(a->out, all, a->n, V, 1, info.image_h, info.image_w, 10,
-                                     false);
-        else
-            st = ebm_sample_write_h5(a->out, all, a->n, V, info.image_h, info.image_w, a);
-    }
+    if (st == EBM_OK && par.rank == 0)
+        st = ebm_sample_write(a, all, V, info.image_h, info.image_w);
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
         static const char *const names[] = { [EBM_MCMC_MH] = "Metropolis-Hastings",

@@ -28,6 +28,9 @@ struct sample_args {
  * under a temporary name and renamed when complete. */
 ebm_status ebm_sample_write_h5(const char *path, const float *x, int n, int V, int image_h,
                                int image_w, const struct sample_args *a);
+/* Rank 0: the n rows of all (n, V) to --out, a tile picture or /samples. */
+ebm_status ebm_sample_write(const struct sample_args *a, const float *all, int V, int image_h,
+                            int image_w);
 /* Rank 0 receives every rank's rows into all, in rank (= chain) order;
  * counts and displs are rank 0's scratch of par->size ints each. */
 ebm_status ebm_sample_gather_rows(const struct ebm_par *par, const float *rows, int64_t count,

@@ -93,10 +93,7 @@ ebm_status ebm_sample_bm(const struct sample_args *a, const struct ebm_par *par)
     }
     st = ebm_par_agree(par, st);
     if (st == EBM_OK && par->rank == 0)
-        st = a->kind == OUT_PNG
-                 ? ebm_png_write_tiles(a->out, all, a->n, D, 1, info.image_h, info.image_w, 10,
-                                       false)
-                 : ebm_sample_write_h5(a->out, all, a->n, D, info.image_h, info.image_w, a);
+        st = ebm_sample_write(a, all, D, info.image_h, info.image_w);
     st = ebm_par_agree(par, st);
     if (st == EBM_OK && par->rank == 0) {
         printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", K,
@@ -176,10 +173,7 @@ ebm_status ebm_sample_dbm(const struct sample_args *a, const struct ebm_par *par
         st = ebm_sample_gather_rows(par, pv, count, V, a->n, all, counts, counts ? counts + par->size : NULL);
     st = ebm_par_agree(par, st);
     if (st == EBM_OK && par->rank == 0)
-        st = a->kind == OUT_PNG
-                 ? ebm_png_write_tiles(a->out, all, a->n, V, 1, info.image_h, info.image_w, 10,
-                                       false)
-                 : ebm_sample_write_h5(a->out, all, a->n, V, info.image_h, info.image_w, a);
+        st = ebm_sample_write(a, all, V, info.image_h, info.image_w);
     st = ebm_par_agree(par, st);
     if (st == EBM_OK && par->rank == 0)
         printf("wrote %d sample%s (%d alternating Gibbs step%s of a dbm, init random) -> %s\n",
