@@ -10,7 +10,6 @@
 #include "ebm/diagnostics.h"
 #include "ebm/kernels.h"
 #include "ebm/model_file.h"
-#include "ebm/png.h"
 #include "ebm/units.h"
 
 #include "sample_cmd.h"
