@@ -317,208 +317,162 @@ static void print_eval(const struct classify_args *a, const double *counts, int 
     }
 }
 
-/* A joint RBM (model.labels = K): each row's class is the argmax of the
- * exact p(y | x) (ebm/joint.h). The rows' x are binarised by threshold,
- * as the trainer's epoch metrics see them. Collective. */
-static ebm_status eval_joint(const struct classify_args *a, const struct ebm_par *par,
-                             double **counts_out, int *K_out, int64_t *n_total)
+/* Any model eval takes, behind one prediction: a model of classify train,
+ * a joint RBM (model.labels = K: the class of largest exact p(y | x),
+ * ebm/joint.h, its rows' x binarised by threshold as the trainer's epoch
+ * metrics see them) or a fine-tuned network (the arg-max of its softmax on
+ * the rows as they are). */
+enum classifier_kind { LOGREG, JOINT_RBM, MLP };
+
+struct classifier {
+    enum classifier_kind kind;
+    int dim, K;                 /* input columns, classes */
+    struct ebm_logreg logreg;
+    struct ebm_logreg_scratch logreg_s;
+    struct rbm rbm;
+    float *xbin, *hidden;       /* (EVAL_CHUNK, dim), (EVAL_CHUNK, H) */
+    double *logp;               /* (EVAL_CHUNK, K) */
+    struct ebm_mlp mlp;
+    struct ebm_mlp_scratch mlp_s;
+};
+
+/* Collective: the model, of the kind its /model type names. */
+static ebm_status classifier_load(struct classifier *c, const struct classify_args *a,
+                                  const char *type, const struct ebm_par *par)
 {
-    struct rbm m = { 0 };
-    struct ebm_model_info info;
-    struct ebm_dataset ds = { 0 };
-    float *x = NULL, *scratch = NULL;
-    double *logp = NULL, *counts = NULL;
-    int32_t *pred = NULL;
-    int64_t *local = NULL;
-    int have_data = 0;
-    ebm_status st = ebm_par_agree(par, ebm_model_read_rbm(a->model, par->world, &m, &info));
-    if (st == EBM_OK && m.n_labels == 0)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm without label units cannot classify; train "
-                      "one with [model] labels = K, or fit ebm classify train on its features "
-                      "(ebm transform)", a->model);
-    if (st == EBM_OK) {
-        st = read_labelled(par, a->data, a->split, &ds);
-        have_data = st == EBM_OK;
+    if (strcmp(type, "rbm") == 0) {
+        struct ebm_model_info info;
+        c->kind = JOINT_RBM;
+        EBM_TRY(ebm_par_agree(par, ebm_model_read_rbm(a->model, par->world, &c->rbm, &info)));
+        if (c->rbm.n_labels == 0) /* the same on every rank */
+            return EBM_FAIL(EBM_ERR_INPUT, "%s: an rbm without label units cannot classify; "
+                            "train one with [model] labels = K, or fit ebm classify train on "
+                            "its features (ebm transform)", a->model);
+        c->K = c->rbm.n_labels;
+        c->dim = c->rbm.n_visible - c->K;
+    } else if (strcmp(type, "mlp") == 0) {
+        c->kind = MLP;
+        EBM_TRY(ebm_par_agree(par, ebm_mlp_load(a->model, par->world, &c->mlp)));
+        c->K = c->mlp.sizes[c->mlp.n_hidden_layers + 1];
+        c->dim = c->mlp.sizes[0];
+    } else {
+        c->kind = LOGREG; /* its loader names any other type */
+        EBM_TRY(ebm_par_agree(par, ebm_logreg_load(a->model, par->world, &c->logreg)));
+        c->K = c->logreg.classes;
+        c->dim = c->logreg.dim;
     }
-    int K = m.n_labels, X = m.n_visible - K, H = m.n_hidden;
-    if (st == EBM_OK && ds.dim != X)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the joint rbm in %s models "
-                      "%d data columns (and %d labels)", a->data, a->split, ds.dim, a->model, X,
-                      K);
-    if (st == EBM_OK) st = ebm_par_agree(par, check_labels(a, &ds, K));
-    if (st == EBM_OK) {
-        size_t kk = (size_t)K * (size_t)K;
-        x = malloc(sizeof *x * EVAL_CHUNK * (size_t)X);
-        scratch = malloc(sizeof *scratch * EVAL_CHUNK * (size_t)H);
-        logp = malloc(sizeof *logp * EVAL_CHUNK * (size_t)K);
-        pred = malloc(sizeof *pred * EVAL_CHUNK);
-        local = calloc(kk, sizeof *local);
-        counts = malloc(sizeof *counts * kk);
-        ebm_status local_st = x && scratch && logp && pred && local && counts
-                                  ? EBM_OK
-                                  : EBM_FAIL(EBM_ERR_NOMEM, "out of memory on rank %d", par->rank);
-        st = ebm_par_agree(par, local_st);
-    }
-    for (int64_t r0 = 0; st == EBM_OK && r0 < ds.n; r0 += EVAL_CHUNK) {
-        int rows = (int)(ds.n - r0 < EVAL_CHUNK ? ds.n - r0 : EVAL_CHUNK);
-        for (size_t i = 0; i < (size_t)rows * X; i++)
-            x[i] = ds.x[(size_t)r0 * X + i] > 0.5f ? 1.0f : 0.0f;
-        rbm_label_predict(&m, x, rows, scratch, logp, pred);
-        ebm_logreg_confusion(ds.y + r0, pred, rows, K, local);
-    }
-    if (st == EBM_OK) {
-        for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
-        st = ebm_par_agree(par, ebm_par_allreduce_sum_d(par, counts, (size_t)K * K));
-    }
-    if (st == EBM_OK) {
-        *counts_out = counts;
-        *K_out = K;
-        *n_total = ds.n_total;
-        counts = NULL;
-    }
-    free(x);
-    free(scratch);
-    free(logp);
-    free(pred);
-    free(local);
-    free(counts);
-    if (have_data) ebm_dataset_free(&ds);
-    rbm_free(&m);
-    return st;
+    return EBM_OK;
 }
 
-/* A fine-tuned classifier (ebm classify finetune): the arg-max of its
- * softmax output on the rows as they are. Collective. */
-static ebm_status eval_mlp(const struct classify_args *a, const struct ebm_par *par,
-                           double **counts_out, int *K_out, int64_t *n_total)
+/* The rows' width against the model's, in the model's own terms. */
+static ebm_status check_width(const struct classify_args *a, const struct classifier *c, int dim)
 {
-    struct ebm_mlp m = { 0 };
-    struct ebm_mlp_scratch s = { 0 };
-    struct ebm_dataset ds = { 0 };
-    int32_t *pred = NULL;
-    int64_t *local = NULL;
-    double *counts = NULL;
-    int have_data = 0;
-    ebm_status st = ebm_par_agree(par, ebm_mlp_load(a->model, par->world, &m));
-    if (st == EBM_OK) {
-        st = read_labelled(par, a->data, a->split, &ds);
-        have_data = st == EBM_OK;
-    }
-    int K = m.sizes[m.n_hidden_layers + 1];
-    if (st == EBM_OK && ds.dim != m.sizes[0])
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the classifier in %s takes "
-                      "%d inputs", a->data, a->split, ds.dim, a->model, m.sizes[0]);
-    if (st == EBM_OK) st = ebm_par_agree(par, check_labels(a, &ds, K));
-    if (st == EBM_OK) {
-        ebm_status local_st = ebm_mlp_scratch_init(&s, &m, EVAL_CHUNK);
-        pred = malloc(sizeof *pred * EVAL_CHUNK);
-        local = calloc((size_t)K * K, sizeof *local);
-        counts = malloc(sizeof *counts * (size_t)K * K);
-        if (local_st == EBM_OK && (!pred || !local || !counts))
-            local_st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory on rank %d", par->rank);
-        st = ebm_par_agree(par, local_st);
-    }
-    for (int64_t r0 = 0; st == EBM_OK && r0 < ds.n; r0 += EVAL_CHUNK) {
-        int rows = (int)(ds.n - r0 < EVAL_CHUNK ? ds.n - r0 : EVAL_CHUNK);
-        ebm_mlp_predict(&m, ds.x + (size_t)r0 * ds.dim, rows, pred, &s);
-        ebm_logreg_confusion(ds.y + r0, pred, rows, K, local);
-    }
-    if (st == EBM_OK) {
-        for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
-        st = ebm_par_agree(par, ebm_par_allreduce_sum_d(par, counts, (size_t)K * K));
-    }
-    if (st == EBM_OK) {
-        *counts_out = counts;
-        *K_out = K;
-        *n_total = ds.n_total;
-        counts = NULL;
-    }
-    free(pred);
-    free(local);
-    free(counts);
-    ebm_mlp_scratch_free(&s);
-    if (have_data) ebm_dataset_free(&ds);
-    ebm_mlp_free(&m);
-    return st;
+    if (dim == c->dim) return EBM_OK;
+    if (c->kind == JOINT_RBM)
+        return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the joint rbm in %s "
+                        "models %d data columns (and %d labels)", a->data, a->split, dim,
+                        a->model, c->dim, c->K);
+    return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the classifier in %s takes "
+                    "%d %s", a->data, a->split, dim, a->model, c->dim,
+                    c->kind == MLP ? "inputs" : "features");
 }
 
+/* This rank's scratch for EVAL_CHUNK rows. */
+static ebm_status classifier_scratch(struct classifier *c)
+{
+    if (c->kind == LOGREG) return ebm_logreg_scratch_init(&c->logreg_s, &c->logreg, EVAL_CHUNK);
+    if (c->kind == MLP) return ebm_mlp_scratch_init(&c->mlp_s, &c->mlp, EVAL_CHUNK);
+    c->xbin = malloc(sizeof *c->xbin * EVAL_CHUNK * (size_t)c->dim);
+    c->hidden = malloc(sizeof *c->hidden * EVAL_CHUNK * (size_t)c->rbm.n_hidden);
+    c->logp = malloc(sizeof *c->logp * EVAL_CHUNK * (size_t)c->K);
+    return c->xbin && c->hidden && c->logp ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+}
+
+/* pred (rows): the class of each of the rows x (rows, dim), rows <= EVAL_CHUNK. */
+static void classifier_predict(struct classifier *c, const float *x, int rows, int32_t *pred)
+{
+    switch (c->kind) {
+    case LOGREG:
+        ebm_logreg_predict(&c->logreg, x, rows, pred, &c->logreg_s);
+        break;
+    case MLP:
+        ebm_mlp_predict(&c->mlp, x, rows, pred, &c->mlp_s);
+        break;
+    case JOINT_RBM:
+        for (size_t i = 0; i < (size_t)rows * c->dim; i++) c->xbin[i] = x[i] > 0.5f ? 1.0f : 0.0f;
+        rbm_label_predict(&c->rbm, c->xbin, rows, c->hidden, c->logp, pred);
+        break;
+    }
+}
+
+static void classifier_free(struct classifier *c) /* whatever was loaded */
+{
+    ebm_logreg_scratch_free(&c->logreg_s);
+    ebm_logreg_free(&c->logreg);
+    free(c->xbin);
+    free(c->hidden);
+    free(c->logp);
+    rbm_free(&c->rbm);
+    ebm_mlp_scratch_free(&c->mlp_s);
+    ebm_mlp_free(&c->mlp);
+}
+
+/* Collective: every rank predicts its shard's rows, and the ranks sum
+ * their confusion matrices. */
 static ebm_status eval(const struct classify_args *a)
 {
     struct ebm_par par;
     EBM_TRY(ebm_par_init(&par, MPI_COMM_WORLD));
     ebm_blas_set_threads(par.node_size);
     char type[64] = "";
-    ebm_status tst = ebm_par_agree(&par, par.rank == 0 ? check_png(a) : EBM_OK);
-    if (tst == EBM_OK)
-        tst = ebm_par_agree(&par, ebm_model_type(a->model, par.world, type, sizeof type));
-    int other = strcmp(type, "rbm") == 0 || strcmp(type, "mlp") == 0;
-    if (tst == EBM_OK && other) {
-        double *counts = NULL;
-        int K = 0;
-        int64_t n_total = 0;
-        tst = type[0] == 'r' ? eval_joint(a, &par, &counts, &K, &n_total)
-                             : eval_mlp(a, &par, &counts, &K, &n_total);
-        if (tst == EBM_OK && par.rank == 0) tst = write_png(a, counts, K);
-        tst = ebm_par_agree(&par, tst);
-        if (tst == EBM_OK && par.rank == 0) {
-            print_eval(a, counts, K, n_total);
-            fflush(stdout);
-        }
-        free(counts);
-    }
-    if (tst != EBM_OK || other) {
-        ebm_par_free(&par);
-        return tst;
-    }
+    struct classifier c = { 0 };
     struct ebm_dataset ds = { 0 };
-    struct ebm_logreg m = { 0 };
-    struct ebm_logreg_scratch s = { 0 };
     int32_t *pred = NULL;
     int64_t *local = NULL;
     double *counts = NULL;
     int have_data = 0;
-    ebm_status st = ebm_par_agree(&par, ebm_logreg_load(a->model, par.world, &m));
+    ebm_status st = ebm_par_agree(&par, par.rank == 0 ? check_png(a) : EBM_OK);
+    if (st == EBM_OK)
+        st = ebm_par_agree(&par, ebm_model_type(a->model, par.world, type, sizeof type));
+    if (st == EBM_OK) st = classifier_load(&c, a, type, &par);
     if (st == EBM_OK) {
         st = read_labelled(&par, a->data, a->split, &ds);
         have_data = st == EBM_OK;
     }
-    int K = m.classes;
-    if (st == EBM_OK && ds.dim != m.dim)  /* the same on every rank */
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns, but the classifier in %s takes "
-                      "%d features", a->data, a->split, ds.dim, a->model, m.dim);
-    if (st == EBM_OK) st = ebm_par_agree(&par, check_labels(a, &ds, K));
+    if (st == EBM_OK) st = check_width(a, &c, ds.dim); /* the same on every rank */
+    if (st == EBM_OK) st = ebm_par_agree(&par, check_labels(a, &ds, c.K));
+    size_t kk = (size_t)c.K * (size_t)c.K;
     if (st == EBM_OK) {
-        ebm_status local_st = ebm_logreg_scratch_init(&s, &m, EVAL_CHUNK);
-        size_t kk = (size_t)K * (size_t)K;
+        ebm_status local_st = classifier_scratch(&c);
         pred = malloc(sizeof *pred * EVAL_CHUNK);
         local = calloc(kk, sizeof *local);
         counts = malloc(sizeof *counts * kk);
-        if (local_st == EBM_OK && (!pred || !local || !counts))
-            local_st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for a %d x %d confusion matrix on "
-                                "rank %d", K, K, par.rank);
+        if (local_st != EBM_OK || !pred || !local || !counts)
+            local_st = EBM_FAIL(EBM_ERR_NOMEM, "out of memory for a %d x %d confusion matrix "
+                                "and %d rows of scratch on rank %d", c.K, c.K, EVAL_CHUNK,
+                                par.rank);
         st = ebm_par_agree(&par, local_st);
     }
     for (int64_t r0 = 0; st == EBM_OK && r0 < ds.n; r0 += EVAL_CHUNK) {
         int rows = (int)(ds.n - r0 < EVAL_CHUNK ? ds.n - r0 : EVAL_CHUNK);
-        ebm_logreg_predict(&m, ds.x + (size_t)r0 * ds.dim, rows, pred, &s);
-        ebm_logreg_confusion(ds.y + r0, pred, rows, K, local);
+        classifier_predict(&c, ds.x + (size_t)r0 * ds.dim, rows, pred);
+        ebm_logreg_confusion(ds.y + r0, pred, rows, c.K, local);
     }
     if (st == EBM_OK) {
         /* Counts are exact in double up to 2^53 rows. */
-        for (size_t i = 0; i < (size_t)K * K; i++) counts[i] = (double)local[i];
-        st = ebm_par_agree(&par, ebm_par_allreduce_sum_d(&par, counts, (size_t)K * K));
+        for (size_t i = 0; i < kk; i++) counts[i] = (double)local[i];
+        st = ebm_par_agree(&par, ebm_par_allreduce_sum_d(&par, counts, kk));
     }
-    if (st == EBM_OK && par.rank == 0) st = write_png(a, counts, K);
+    if (st == EBM_OK && par.rank == 0) st = write_png(a, counts, c.K);
     st = ebm_par_agree(&par, st);
     if (st == EBM_OK && par.rank == 0) {
-        print_eval(a, counts, K, ds.n_total);
+        print_eval(a, counts, c.K, ds.n_total);
         fflush(stdout);
     }
     free(pred);
     free(local);
     free(counts);
-    ebm_logreg_scratch_free(&s);
-    ebm_logreg_free(&m);
+    classifier_free(&c);
     if (have_data) ebm_dataset_free(&ds);
     ebm_par_free(&par);
     return st;
