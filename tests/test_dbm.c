@@ -5,6 +5,7 @@
 
 #include "ebm/dbm.h"
 #include "ebm/dbm_ais.h"
+#include "ebm/dbm_eval.h"
 #include "ebm/kernels.h"
 
 /* A random DBM: weights and biases N(0, sigma^2). */
@@ -275,13 +276,99 @@ static void test_dbm_ais_brackets_exact_log_z(void **state)
         assert_int_equal(dbm_exact_log_z(&m, &exact), EBM_OK);
         float base[8] = { 0 };
         struct ebm_ais_result r;
-        assert_int_equal(dbm_ais(&m, base, betas, BETAS, RUNS, 11 + c, MPI_COMM_WORLD, &r), EBM_OK);
-        print_message("dbm with %d hidden layers: exact log Z %.4f, AIS %.4f [%.4f, %.4f]\n",
-                      2 + c, exact, r.log_z, r.log_z_lo, r.log_z_hi);
-        assert_true(r.log_z_lo <= exact && exact <= r.log_z_hi);
+        for (int kept = 0; kept < 2; kept++) {
+            assert_int_equal(dbm_ais(&m, base, betas, BETAS, RUNS, kept, 11 + c, MPI_COMM_WORLD,
+                                     &r), EBM_OK);
+            print_message("dbm with %d hidden layers, %s layers kept: exact log Z %.4f, AIS "
+                          "%.4f [%.4f, %.4f]\n", 2 + c, kept ? "odd" : "even", exact, r.log_z,
+                          r.log_z_lo, r.log_z_hi);
+            assert_true(r.log_z_lo <= exact && exact <= r.log_z_hi);
+        }
         dbm_free(&m);
     }
     free(betas);
+}
+
+/* Reverse AIS from rows drawn from the model (long Gibbs chains), each
+ * even hidden layer then drawn from the rows' mean-field posterior: its
+ * interval holds exact log Z too, for 2 and 3 hidden layers. */
+static void test_dbm_reverse_ais_brackets_exact_log_z(void **state)
+{
+    (void)state;
+    enum { RUNS = 200, BETAS = 1500, BURN_IN = 500 };
+    static const int s2[] = { 8, 6, 5 }, s3[] = { 6, 4, 5, 3 };
+    const int *shapes[] = { s2, s3 };
+    double *betas = ebm_ais_schedule(BETAS);
+    for (int c = 0; c < 2; c++) {
+        struct dbm m;
+        random_dbm(&m, 2 + c, shapes[c], 0.6f, 910 + c);
+        double exact;
+        assert_int_equal(dbm_exact_log_z(&m, &exact), EBM_OK);
+        struct dbm_state s;
+        struct ebm_rng rng;
+        ebm_rng_init(&rng, 5 + c, 0, EBM_RNG_TEST);
+        for (int k = 0; k <= m.n_hidden_layers; k++) {
+            s.x[k] = malloc(sizeof(float) * RUNS * m.sizes[k]);
+            ebm_rng_uniform(&rng, s.x[k], (size_t)RUNS * m.sizes[k]);
+            for (int i = 0; i < RUNS * m.sizes[k]; i++) s.x[k][i] = s.x[k][i] < 0.5f;
+        }
+        float *in = malloc(sizeof(float) * RUNS * 8);
+        dbm_gibbs(&m, &s, RUNS, BURN_IN, in, &rng);
+        float base[8] = { 0 };
+        struct ebm_ais_result r;
+        for (int kept = 0; kept < 2; kept++) {
+            assert_int_equal(dbm_reverse_ais(&m, base, betas, BETAS, s.x[0], RUNS, 0, kept,
+                                             21 + c, 1e-7, 100, MPI_COMM_WORLD, &r), EBM_OK);
+            print_message("dbm with %d hidden layers, %s layers kept: exact log Z %.4f, "
+                          "reverse AIS %.4f [%.4f, %.4f]\n", 2 + c, kept ? "odd" : "even",
+                          exact, r.log_z, r.log_z_lo, r.log_z_hi);
+            assert_int_equal(r.runs, RUNS);
+            assert_true(r.log_z_lo <= exact && exact <= r.log_z_hi);
+        }
+        for (int k = 0; k <= m.n_hidden_layers; k++) free(s.x[k]);
+        free(in);
+        dbm_free(&m);
+    }
+    free(betas);
+}
+
+/* The floor that log Z must exceed (every row's bound plus log Z) is below
+ * exact log Z; on a sharp model, AIS with 15 betas and 2 runs lands under
+ * it, and the evaluation says so. */
+static void test_dbm_eval_flags_ais_below_the_floor(void **state)
+{
+    (void)state;
+    enum { ROWS = 64, BURN_IN = 200 };
+    static const int sizes[] = { 12, 8, 6 };
+    struct dbm m;
+    random_dbm(&m, 2, sizes, 3.0f, 71);
+    double exact;
+    assert_int_equal(dbm_exact_log_z(&m, &exact), EBM_OK);
+    struct dbm_state s;
+    struct ebm_rng rng;
+    ebm_rng_init(&rng, 3, 0, EBM_RNG_TEST);
+    for (int k = 0; k <= 2; k++) {
+        s.x[k] = malloc(sizeof(float) * ROWS * m.sizes[k]);
+        ebm_rng_uniform(&rng, s.x[k], (size_t)ROWS * m.sizes[k]);
+        for (int i = 0; i < ROWS * m.sizes[k]; i++) s.x[k][i] = s.x[k][i] < 0.5f;
+    }
+    float *in = malloc(sizeof(float) * ROWS * 12);
+    dbm_gibbs(&m, &s, ROWS, BURN_IN, in, &rng); /* rows where the model puts its mass */
+    struct ebm_dbm_eval_opts o = { .ais_runs = 2, .ais_betas = 15, .seed = 1, .mf_steps = 100,
+                                   .mf_tol = 1e-7 };
+    struct ebm_dbm_eval_result r;
+    assert_int_equal(ebm_dbm_evaluate(&m, s.x[0], ROWS, 0, &o, MPI_COMM_WORLD, &r), EBM_OK);
+    print_message("exact log Z %.4f, floor %.4f, AIS (15 betas) %.4f\n", exact, r.log_z_floor,
+                  r.log_z);
+    assert_true(r.log_z_floor <= exact);
+    assert_true(r.log_z < r.log_z_floor);
+    assert_true(r.below_floor);
+    o.exact = true;
+    assert_int_equal(ebm_dbm_evaluate(&m, s.x[0], ROWS, 0, &o, MPI_COMM_WORLD, &r), EBM_OK);
+    assert_false(r.below_floor);
+    for (int k = 0; k <= 2; k++) free(s.x[k]);
+    free(in);
+    dbm_free(&m);
 }
 
 static void test_dbm_refuses_bad_shapes(void **state)
@@ -306,6 +393,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dbm_bound_is_below_log_p),
     cmocka_unit_test(test_dbm_gradient_terms_match_enumeration),
     cmocka_unit_test(test_dbm_ais_brackets_exact_log_z),
+    cmocka_unit_test(test_dbm_reverse_ais_brackets_exact_log_z),
+    cmocka_unit_test(test_dbm_eval_flags_ais_below_the_floor),
     cmocka_unit_test(test_dbm_refuses_bad_shapes),
 };
 

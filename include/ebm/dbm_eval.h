@@ -15,7 +15,9 @@
 
 struct ebm_dbm_eval_opts {
     bool exact;                 /* enumerate instead of AIS */
+    bool reverse;               /* with AIS: reverse AIS from the first ais_runs rows too */
     int ais_runs, ais_betas;
+    int ais_kept;               /* the parity of the layers AIS moves over (dbm_ais.h) */
     uint64_t seed;
     int mf_steps;               /* mean-field cap and tolerance */
     double mf_tol;
@@ -28,10 +30,20 @@ struct ebm_dbm_eval_result {
     double bound, bound_lo, bound_hi;    /* the average bound and its interval */
     double mf_sweeps;                    /* mean-field sweeps per 256-row block, mean */
     double ais_seconds;
+    /* log Z is at least every row's bound plus log Z (log p(v) <= 0): an
+     * estimate below this floor has not converged. */
+    double log_z_floor;
+    bool below_floor;                    /* log_z < log_z_floor: AIS has not converged */
+    bool have_reverse;
+    int reverse_runs;
+    double reverse_log_z, reverse_log_z_lo, reverse_log_z_hi;
+    double reverse_bound;                /* the bound with reverse AIS's log Z */
+    double reverse_seconds;
 };
 
-/* x: this rank's rows (binary), n_local of them. */
-ebm_status ebm_dbm_evaluate(const struct dbm *m, const float *x, int64_t n_local,
+/* x: this rank's rows (binary), n_local of them, the first of them row
+ * `first` of the split. */
+ebm_status ebm_dbm_evaluate(const struct dbm *m, const float *x, int64_t n_local, int64_t first,
                             const struct ebm_dbm_eval_opts *o, MPI_Comm comm,
                             struct ebm_dbm_eval_result *out);
 

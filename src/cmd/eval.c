@@ -37,7 +37,9 @@ static const char usage[] =
     "\n"
     "For a DBM (model.type = dbm) it reports the variational lower bound on\n"
     "the average log-probability (mean field, Salakhutdinov & Hinton 2009),\n"
-    "with log Z exact (--exact) or by AIS over the even layers.\n"
+    "with log Z exact (--exact) or by AIS over the even (or odd) layers, with\n"
+    "reverse AIS from the data as the pessimistic side, and the floor that\n"
+    "log Z must exceed (a forward estimate below it has not converged).\n"
     "\n"
     "For a fully visible BM (model.type = bm) it reports the exact average\n"
     "log-probability (log Z by enumeration, at most 20 units), the\n"
@@ -61,6 +63,8 @@ static const char usage[] =
     "  --max-examples N   evaluate only the first N rows      all\n"
     "  --no-reverse       skip reverse AIS\n"
     "  --bound-samples S  DBN: samples of q(h | v) per row    10\n"
+    "  --ais-keep P       DBM: the layers AIS moves over, the   even\n"
+    "                     others summed out: even or odd\n"
     "  --json             one JSON object instead of text\n";
 
 struct eval_args {
@@ -70,6 +74,8 @@ struct eval_args {
     int64_t max_examples;
     int json;
     int bound_samples;       /* 0 until given */
+    int ais_kept;            /* DBM: 0 even layers, 1 odd (--ais-keep) */
+    int ais_kept_given;
 };
 
 
@@ -85,7 +91,7 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
         int takes = !strcmp(f, "--data") || !strcmp(f, "--split") || !strcmp(f, "--ais-runs") ||
                     !strcmp(f, "--ais-betas") || !strcmp(f, "--seed") ||
                     !strcmp(f, "--binarize") || !strcmp(f, "--max-examples") ||
-                    !strcmp(f, "--bound-samples");
+                    !strcmp(f, "--bound-samples") || !strcmp(f, "--ais-keep");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s needs a value (see ebm eval --help)", f);
         if (!strcmp(f, "--data")) a->data = argv[++i];
@@ -110,6 +116,13 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
             a->max_examples = v;
         } else if (!strcmp(f, "--binarize")) {
             EBM_TRY(ebm_arg_binarize("eval", argv[++i], &a->binarize));
+        } else if (!strcmp(f, "--ais-keep")) {
+            const char *p = argv[++i];
+            if (strcmp(p, "even") != 0 && strcmp(p, "odd") != 0)
+                return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep '%s': expected even or odd",
+                                p);
+            a->ais_kept = p[0] == 'o';
+            a->ais_kept_given = 1;
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: unknown flag '%s' (see ebm eval --help)", f);
         } else if (!a->ckpt) {
@@ -448,6 +461,11 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
                                    a->ckpt)
                         : ebm_par_agree(par, ebm_model_read_dbm(a->ckpt, par->world, &m, &info));
     if (st != EBM_OK) return st;
+    if (a->ais_kept_given && a->opts.exact) {
+        dbm_free(&m);
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep chooses AIS's layers; --exact "
+                        "enumerates instead");
+    }
     struct rbm shape = { 0 }; /* the binary-row loader, through an RBM of V units */
     st = rbm_init(&shape, m.sizes[0], 1);
     struct ebm_dataset ds = { 0 };
@@ -455,9 +473,11 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
     if (st == EBM_OK) st = load_rows(a, par, &shape, &ds, &no_jacobian);
     struct ebm_dbm_eval_opts o = { .exact = a->opts.exact, .ais_runs = a->opts.ais_runs,
                                    .ais_betas = a->opts.ais_betas, .seed = a->opts.seed,
+                                   .reverse = a->opts.reverse, .ais_kept = a->ais_kept,
                                    .mf_steps = 100, .mf_tol = 1e-6 };
     struct ebm_dbm_eval_result r;
-    if (st == EBM_OK) st = ebm_par_agree(par, ebm_dbm_evaluate(&m, ds.x, ds.n, &o, par->world, &r));
+    if (st == EBM_OK) st = ebm_par_agree(par, ebm_dbm_evaluate(&m, ds.x, ds.n, ds.first, &o,
+                                                                 par->world, &r));
     double secs = MPI_Wtime() - t0;
     if (st == EBM_OK && par->rank == 0 && a->json) {
         struct ebm_json j;
@@ -470,7 +490,16 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
         ebm_json_num(&j, "log_z", r.log_z);
         ebm_json_num(&j, "log_z_lo", r.log_z_lo);
         ebm_json_num(&j, "log_z_hi", r.log_z_hi);
+        ebm_json_num(&j, "log_z_floor", r.log_z_floor);
+        ebm_json_int(&j, "log_z_below_floor", r.below_floor);
         ebm_json_str(&j, "method", a->opts.exact ? "exact" : "ais");
+        if (r.have_reverse) {
+            ebm_json_int(&j, "reverse_runs", r.reverse_runs);
+            ebm_json_num(&j, "reverse_log_z", r.reverse_log_z);
+            ebm_json_num(&j, "reverse_log_z_lo", r.reverse_log_z_lo);
+            ebm_json_num(&j, "reverse_log_z_hi", r.reverse_log_z_hi);
+            ebm_json_num(&j, "reverse_bound", r.reverse_bound);
+        }
         ebm_json_int(&j, "n_examples", r.n_examples);
         ebm_json_num(&j, "mean_field_sweeps", r.mf_sweeps);
         ebm_json_num(&j, "seconds", secs);
@@ -487,13 +516,25 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
             printf("method        exact log Z (the even layers enumerated)\n");
             printf("log Z         %.6f\n", r.log_z);
         } else {
-            printf("method        AIS over the even layers, %d runs x %d betas, %d rank%s\n",
-                   a->opts.ais_runs, a->opts.ais_betas, par->size, par->size == 1 ? "" : "s");
+            printf("method        AIS over the %s layers, %d runs x %d betas, %d rank%s\n",
+                   a->ais_kept ? "odd" : "even", a->opts.ais_runs, a->opts.ais_betas, par->size,
+                   par->size == 1 ? "" : "s");
             printf("log Z         %.4f  [%.4f, %.4f]  (log(Z ± 3 sd); log-weight sd %.3f)\n",
                    r.log_z, r.log_z_lo, r.log_z_hi, r.log_w_sd);
+            if (r.have_reverse)
+                printf("log Z reverse %.4f  [%.4f, %.4f]  (reverse AIS from %d data rows)\n",
+                       r.reverse_log_z, r.reverse_log_z_lo, r.reverse_log_z_hi, r.reverse_runs);
         }
+        printf("log Z floor   %.4f  (the largest bound plus log Z of a row: log Z is above it)\n",
+               r.log_z_floor);
         printf("avg log p(v) >= %.4f nats  [%.4f, %.4f]  (variational bound; standard error "
                "over examples %.4f)\n", r.bound, r.bound_lo, r.bound_hi, r.se);
+        if (r.have_reverse)
+            printf("  with reverse AIS's log Z %.4f nats (the pessimistic side)\n",
+                   r.reverse_bound);
+        if (r.below_floor)
+            printf("warning: log Z %.4f is below its floor %.4f, so AIS has not converged and "
+                   "the bound above is not valid; more --ais-betas\n", r.log_z, r.log_z_floor);
         printf("seconds       %.2f\n", secs);
     }
     if (par->rank == 0) fflush(stdout);
@@ -583,6 +624,9 @@ static ebm_status eval(const struct eval_args *a)
     double t0 = MPI_Wtime();
     char type[64] = "";
     ebm_status st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
+    if (st == EBM_OK && a->ais_kept_given && strcmp(type, "dbm") != 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep applies to DBM checkpoints; %s holds "
+                      "a%s %s", a->ckpt, type[0] == 'r' ? "n" : "", type);
     if (st == EBM_OK && strcmp(type, "dbn") == 0) st = eval_dbn(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "bm") == 0) st = eval_bm(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "dbm") == 0) st = eval_dbm(a, &par, t0);

@@ -20,7 +20,7 @@ struct runs {
 };
 
 static ebm_status runs_init(struct runs *c, const struct dbm *m, int R, int64_t first,
-                            uint64_t seed)
+                            uint64_t seed, enum ebm_rng_purpose purpose)
 {
     memset(c, 0, sizeof *c);
     c->R = R;
@@ -33,7 +33,7 @@ static ebm_status runs_init(struct runs *c, const struct dbm *m, int R, int64_t 
     EBM_ALLOC(c->p, r * c->widest);
     EBM_ALLOC(c->log_w, r);
     EBM_ALLOC(c->rng, r);
-    for (int i = 0; i < R; i++) ebm_rng_init(&c->rng[i], seed, (uint32_t)(first + i), EBM_RNG_AIS);
+    for (int i = 0; i < R; i++) ebm_rng_init(&c->rng[i], seed, (uint32_t)(first + i), purpose);
     return EBM_OK;
 }
 
@@ -62,38 +62,57 @@ static void draw_layer(const struct dbm *m, const float *base, struct runs *c, i
     }
 }
 
-/* log p_b*(x_e) - log p_a*(x_e) for every run, from the even layers. */
+/* log p_b*(x) - log p_a*(x) for every run, from the kept layers (parity
+ * `kept`); the other layers are summed out, v with its base term. */
 static void add_log_ratio(const struct dbm *m, const float *base, struct runs *c, double a,
-                          double b)
+                          double b, int kept)
 {
     int L = m->n_hidden_layers, R = c->R;
     struct dbm_state s;
     for (int j = 0; j <= L; j++) s.x[j] = c->x[j];
     for (int r = 0; r < R; r++) {
         double lin = 0.0;
-        for (int i = 0; i < m->sizes[0]; i++)
-            lin += (double)c->x[0][(size_t)r * m->sizes[0] + i] * ((double)m->b[0][i] - base[i]);
-        for (int k = 2; k <= L; k += 2)
+        for (int k = kept; k <= L; k += 2)
             for (int i = 0; i < m->sizes[k]; i++)
-                lin += (double)c->x[k][(size_t)r * m->sizes[k] + i] * m->b[k][i];
+                lin += (double)c->x[k][(size_t)r * m->sizes[k] + i] *
+                       ((double)m->b[k][i] - (k == 0 ? base[i] : 0.0));
         c->log_w[r] += (b - a) * lin;
     }
-    for (int k = 1; k <= L; k += 2) {
+    for (int k = 1 - kept; k <= L; k += 2) {
         int n = m->sizes[k];
         dbm_layer_input(m, &s, k, R, c->in);
         for (int r = 0; r < R; r++) {
             double d = 0.0;
             for (int j = 0; j < n; j++) {
                 double t = (double)c->in[(size_t)r * n + j] + m->b[k][j];
-                d += ebm_softplus(b * t) - ebm_softplus(a * t);
+                double t0 = k == 0 ? base[j] : 0.0;
+                d += ebm_softplus(b * t + (1.0 - b) * t0) - ebm_softplus(a * t + (1.0 - a) * t0);
             }
             c->log_w[r] += d;
         }
     }
 }
 
+/* One transition at beta: the summed-out layers given the kept ones, then
+ * the kept ones. */
+static void sweep(const struct dbm *m, const float *base, struct runs *c, float beta, int kept)
+{
+    for (int k = 1 - kept; k <= m->n_hidden_layers; k += 2) draw_layer(m, base, c, k, beta);
+    for (int k = kept; k <= m->n_hidden_layers; k += 2) draw_layer(m, base, c, k, beta);
+}
+
+/* log Z of the base: v ~ Bernoulli(sigmoid(b_A)), every hidden unit uniform
+ * (the odd ones summed out at beta = 0 count log 2 each too). */
+static double base_log_z(const struct dbm *m, const float *base)
+{
+    double lz0 = 0.0;
+    for (int i = 0; i < m->sizes[0]; i++) lz0 += ebm_softplus(base[i]);
+    for (int k = 1; k <= m->n_hidden_layers; k++) lz0 += m->sizes[k] * log(2.0);
+    return lz0;
+}
+
 ebm_status dbm_ais(const struct dbm *m, const float *base, const double *betas, int n, int runs,
-                   uint64_t seed, MPI_Comm comm, struct ebm_ais_result *out)
+                   int kept, uint64_t seed, MPI_Comm comm, struct ebm_ais_result *out)
 {
     if (!betas || n < 3 || betas[0] != 0.0 || betas[n] != 1.0)
         return EBM_FAIL(EBM_ERR_INPUT, "AIS needs at least 3 betas from 0 to 1");
@@ -103,20 +122,15 @@ ebm_status dbm_ais(const struct dbm *m, const float *base, const double *betas, 
     int64_t first, count;
     ebm_shard_range(runs, rank, size, &first, &count);
     struct runs c;
-    ebm_status st = ebm_comm_agree(comm, runs_init(&c, m, (int)count, first, seed));
+    ebm_status st = ebm_comm_agree(comm, runs_init(&c, m, (int)count, first, seed, EBM_RNG_AIS));
     if (st == EBM_OK) {
-        /* the base: v from b_A, the other even layers uniform */
-        for (int k = 0; k <= L; k += 2) draw_layer(m, base, &c, k, 0.0f);
+        /* the base: v from b_A, the other kept layers uniform */
+        for (int k = kept; k <= L; k += 2) draw_layer(m, base, &c, k, 0.0f);
         for (int t = 1; t <= n; t++) {
-            add_log_ratio(m, base, &c, betas[t - 1], betas[t]);
-            if (t == n) break;
-            for (int k = 1; k <= L; k += 2) draw_layer(m, base, &c, k, (float)betas[t]);
-            for (int k = 0; k <= L; k += 2) draw_layer(m, base, &c, k, (float)betas[t]);
+            add_log_ratio(m, base, &c, betas[t - 1], betas[t], kept);
+            if (t < n) sweep(m, base, &c, (float)betas[t], kept);
         }
-        double lz0 = 0.0;
-        for (int i = 0; i < m->sizes[0]; i++) lz0 += ebm_softplus(base[i]);
-        for (int k = 1; k <= L; k++) lz0 += m->sizes[k] * log(2.0);
-        double lm, lo, hi, sd;
+        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
         st = ebm_ais_combine(c.log_w, c.R, runs, 1.0, comm, &lm, &lo, &hi, &sd);
         if (st == EBM_OK) {
             out->log_z = lz0 + lm;
@@ -124,6 +138,54 @@ ebm_status dbm_ais(const struct dbm *m, const float *base, const double *betas, 
             out->log_z_hi = lz0 + hi;
             out->log_z_base = lz0;
             out->runs = runs;
+            out->log_w_sd = sd;
+        }
+    }
+    runs_free(&c);
+    return st;
+}
+
+ebm_status dbm_reverse_ais(const struct dbm *m, const float *base, const double *betas, int n,
+                           const float *v_start, int local_runs, int64_t first_run, int kept,
+                           uint64_t seed, double mf_tol, int mf_steps, MPI_Comm comm,
+                           struct ebm_ais_result *out)
+{
+    if (!betas || n < 3 || betas[0] != 0.0 || betas[n] != 1.0)
+        return EBM_FAIL(EBM_ERR_INPUT, "AIS needs at least 3 betas from 0 to 1");
+    int total = local_runs, L = m->n_hidden_layers;
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT, MPI_SUM, comm));
+    struct runs c;
+    ebm_status st = ebm_comm_agree(comm, runs_init(&c, m, local_runs, first_run, seed,
+                                                   EBM_RNG_REVERSE_AIS));
+    if (st == EBM_OK && local_runs > 0) {
+        /* The start: the rows, each kept hidden layer drawn from its
+         * mean-field posterior (the others are summed out below). */
+        struct dbm_state s;
+        memcpy(c.x[0], v_start, sizeof(float) * (size_t)local_runs * m->sizes[0]);
+        for (int k = 0; k <= L; k++) s.x[k] = c.x[k];
+        dbm_mean_field(m, &s, local_runs, mf_tol, mf_steps, c.in);
+        for (int k = kept ? 1 : 2; k <= L; k += 2)
+            for (int r = 0; r < local_runs; r++) {
+                float *x = c.x[k] + (size_t)r * m->sizes[k];
+                memcpy(c.p, x, sizeof(float) * (size_t)m->sizes[k]);
+                ebm_bernoulli(c.p, x, (size_t)m->sizes[k], &c.rng[r]);
+            }
+    }
+    if (st == EBM_OK) {
+        /* From the model (beta = 1) down to the base: the weights estimate
+         * Z_0 / Z, whose log mean errs low, so log Z errs high. */
+        for (int t = n; t >= 1; t--) {
+            add_log_ratio(m, base, &c, betas[t], betas[t - 1], kept);
+            if (t > 1) sweep(m, base, &c, (float)betas[t - 1], kept);
+        }
+        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
+        st = ebm_ais_combine(c.log_w, c.R, total, 1.0, comm, &lm, &lo, &hi, &sd);
+        if (st == EBM_OK) { /* log Z = log Z_0 - log mean(w): the interval flips */
+            out->log_z = lz0 - lm;
+            out->log_z_lo = lz0 - hi;
+            out->log_z_hi = isfinite(lo) ? lz0 - lo : INFINITY;
+            out->log_z_base = lz0;
+            out->runs = total;
             out->log_w_sd = sd;
         }
     }

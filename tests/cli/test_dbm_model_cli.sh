@@ -104,6 +104,26 @@ report "eval: the bound, with exact log Z inside AIS's interval (2 ranks)" \
        awk -v e="$exact" -v l="$lo" -v h="$hi" 'BEGIN { exit !(l <= e && e <= h) }' ||
            echo "[$lo, $hi] misses $exact")"
 
+floor=$(json log_z_floor)
+rlo=$(json reverse_log_z_lo)
+rhi=$(json reverse_log_z_hi)
+report "eval: reverse AIS's interval holds exact log Z, which is above the floor" \
+    "$(awk -v e="$exact" -v l="$rlo" -v h="$rhi" 'BEGIN { exit !(l <= e && e <= h) }' ||
+           echo "reverse [$rlo, $rhi] misses $exact"
+       awk -v e="$exact" -v f="$floor" 'BEGIN { exit !(f != "" && f <= e) }' ||
+           echo "floor $floor above $exact")"
+ebm2 eval "$CK" --data "$T/d.h5" --binarize threshold --ais-runs 64 --ais-betas 2000 \
+    --ais-keep odd --json
+lo=$(json log_z_lo)
+hi=$(json log_z_hi)
+rlo=$(json reverse_log_z_lo)
+rhi=$(json reverse_log_z_hi)
+report "eval --ais-keep odd: both intervals hold exact log Z (2 ranks)" \
+    "$(awk -v e="$exact" -v l="$lo" -v h="$hi" 'BEGIN { exit !(l <= e && e <= h) }' ||
+           echo "[$lo, $hi] misses $exact"
+       awk -v e="$exact" -v l="$rlo" -v h="$rhi" 'BEGIN { exit !(l <= e && e <= h) }' ||
+           echo "reverse [$rlo, $rhi] misses $exact")"
+
 ebm sample "$CK" --n 5 --steps 20 --out "$T/s1.h5"
 ebm2 sample "$CK" --n 5 --steps 20 --out "$T/s2.h5"
 h5dump -d /samples -b LE -o "$T/a.bin" "$T/s1.h5" >/dev/null 2>&1
@@ -124,6 +144,10 @@ ebm sample "$CK" --n 2 --steps 2 --sampler mh --out "$T/x.h5"
 expect_error "sample --sampler on a dbm is refused" "--sampler"
 ebm eval "$CK" --data "$T/d.h5" --bound-samples 3
 expect_error "eval --bound-samples is the DBN's" "--bound-samples"
+ebm eval "$CK" --data "$T/d.h5" --ais-keep middle
+expect_error "eval --ais-keep takes even or odd" "--ais-keep 'middle'" "even or odd"
+ebm eval "$CK" --data "$T/d.h5" --ais-keep odd --exact
+expect_error "eval --ais-keep with --exact is refused" "--ais-keep" "--exact"
 ebm train "$T/dbm.ini" --set output.dir="$T/e4" --set model.type=rbm --set model.layers= \
     --set model.hidden=4 --set train.pretrain_epochs=2
 expect_error "pretrain_epochs on an rbm is refused" "train.pretrain_epochs = 2" "model.type = dbm"
