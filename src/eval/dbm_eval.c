@@ -56,8 +56,8 @@ static ebm_status reverse(const struct dbm *m, const float *x, int64_t n_local, 
     int64_t hi = first + n_local < runs ? first + n_local : runs;
     struct ebm_ais_result rev;
     double t0 = MPI_Wtime();
-    EBM_TRY(dbm_reverse_ais(m, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->ais_kept, o->seed,
-                            o->mf_tol, o->mf_steps, comm, &rev));
+    EBM_TRY(dbm_reverse_ais(m, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->ais_kept,
+                            o->seed, o->mf_tol, o->mf_steps, comm, &rev));
     out->reverse_seconds = MPI_Wtime() - t0;
     out->have_reverse = true;
     out->reverse_runs = (int)runs;
