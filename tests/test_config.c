@@ -397,6 +397,12 @@ static void test_config_validate_cross_field(void **state)
     ebm_config_defaults(&c);
     c.train.pretrain_epochs = 2;
     expect_invalid(&c, "train.pretrain_epochs = 2 is for model.type = dbm", NULL);
+    ebm_config_defaults(&c);
+    c.train.sparsity_cost = 0.5;
+    expect_invalid(&c, "train.sparsity_cost = 0.5 is for model.type = dbm", NULL);
+    ebm_config_defaults(&c);
+    c.train.sparsity_target = 1.0;
+    expect_invalid(&c, "train.sparsity_target", NULL);
 }
 
 static void test_config_bcast_single_rank(void **state)

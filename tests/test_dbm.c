@@ -260,8 +260,9 @@ static void test_dbm_gradient_terms_match_enumeration(void **state)
     dbm_free(&m);
 }
 
-/* AIS with the odd layers summed out: its interval holds exact log Z, for
- * 2 and 3 hidden layers. */
+/* AIS with the odd or the even layers summed out, from a uniform base or
+ * one with random biases on every unit: its interval holds exact log Z,
+ * for 2 and 3 hidden layers. */
 static void test_dbm_ais_brackets_exact_log_z(void **state)
 {
     (void)state;
@@ -274,14 +275,20 @@ static void test_dbm_ais_brackets_exact_log_z(void **state)
         random_dbm(&m, 2 + c, shapes[c], 0.6f, 910 + c);
         double exact;
         assert_int_equal(dbm_exact_log_z(&m, &exact), EBM_OK);
-        float base[8] = { 0 };
+        /* base biases: 0 (every unit uniform), then N(0, 1) for every unit */
+        float base[2][32] = { { 0 } };
+        struct ebm_rng rng;
+        ebm_rng_init(&rng, 40 + c, 0, EBM_RNG_TEST);
+        ebm_rng_normal(&rng, base[1], 32);
         struct ebm_ais_result r;
-        for (int kept = 0; kept < 2; kept++) {
-            assert_int_equal(dbm_ais(&m, base, betas, BETAS, RUNS, kept, 11 + c, MPI_COMM_WORLD,
-                                     &r), EBM_OK);
-            print_message("dbm with %d hidden layers, %s layers kept: exact log Z %.4f, AIS "
-                          "%.4f [%.4f, %.4f]\n", 2 + c, kept ? "odd" : "even", exact, r.log_z,
-                          r.log_z_lo, r.log_z_hi);
+        for (int variant = 0; variant < 4; variant++) {
+            int kept = variant % 2, random_base = variant / 2;
+            assert_int_equal(dbm_ais(&m, base[random_base], betas, BETAS, RUNS, kept, 11 + c,
+                                     MPI_COMM_WORLD, &r), EBM_OK);
+            print_message("dbm with %d hidden layers, %s layers kept, %s base: exact log Z "
+                          "%.4f, AIS %.4f [%.4f, %.4f]\n", 2 + c, kept ? "odd" : "even",
+                          random_base ? "random" : "uniform", exact, r.log_z, r.log_z_lo,
+                          r.log_z_hi);
             assert_true(r.log_z_lo <= exact && exact <= r.log_z_hi);
         }
         dbm_free(&m);
@@ -314,7 +321,7 @@ static void test_dbm_reverse_ais_brackets_exact_log_z(void **state)
         }
         float *in = malloc(sizeof(float) * RUNS * 8);
         dbm_gibbs(&m, &s, RUNS, BURN_IN, in, &rng);
-        float base[8] = { 0 };
+        float base[32] = { 0 };
         struct ebm_ais_result r;
         for (int kept = 0; kept < 2; kept++) {
             assert_int_equal(dbm_reverse_ais(&m, base, betas, BETAS, s.x[0], RUNS, 0, kept,
@@ -371,6 +378,41 @@ static void test_dbm_eval_flags_ais_below_the_floor(void **state)
     dbm_free(&m);
 }
 
+/* The sparsity pull: split over two "ranks" (share 1/2 each, inv_nd
+ * 1/(2B)), the hidden-bias terms sum to cost * (target - the mean
+ * activation over both halves); the visible biases and weights are left
+ * alone. */
+static void test_dbm_sparsity_pulls_hidden_biases_toward_the_target(void **state)
+{
+    (void)state;
+    enum { B = 5 };
+    static const int sizes[] = { 4, 3, 2 };
+    const float target = 0.2f, cost = 0.7f;
+    struct dbm g;
+    assert_int_equal(dbm_init(&g, 2, sizes), EBM_OK);
+    struct dbm_state half[2];
+    float mu[2][3][B * 4];
+    struct ebm_rng rng;
+    ebm_rng_init(&rng, 9, 0, EBM_RNG_TEST);
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k <= 2; k++) {
+            ebm_rng_uniform(&rng, mu[h][k], (size_t)B * sizes[k]);
+            half[h].x[k] = mu[h][k];
+        }
+    for (int h = 0; h < 2; h++)
+        dbm_sparsity(&half[h], B, 1.0f / (2 * B), 0.5f, target, cost, &g);
+    for (int k = 0; k <= 2; k++)
+        for (int j = 0; j < sizes[k]; j++) {
+            double q = 0.0;
+            for (int h = 0; h < 2; h++)
+                for (int r = 0; r < B; r++) q += mu[h][k][r * sizes[k] + j] / (2.0 * B);
+            double want = k == 0 ? 0.0 : cost * (target - q);
+            assert_close_d(g.b[k][j], want, 1e-6, "sparsity term of a bias");
+        }
+    for (size_t i = 0; i < (size_t)sizes[0] * sizes[1]; i++) assert_true(g.W[0][i] == 0.0f);
+    dbm_free(&g);
+}
+
 static void test_dbm_refuses_bad_shapes(void **state)
 {
     (void)state;
@@ -395,6 +437,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dbm_ais_brackets_exact_log_z),
     cmocka_unit_test(test_dbm_reverse_ais_brackets_exact_log_z),
     cmocka_unit_test(test_dbm_eval_flags_ais_below_the_floor),
+    cmocka_unit_test(test_dbm_sparsity_pulls_hidden_biases_toward_the_target),
     cmocka_unit_test(test_dbm_refuses_bad_shapes),
 };
 

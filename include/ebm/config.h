@@ -69,6 +69,8 @@ struct ebm_config {
         double mean_field_tol;        /* dbm: stop when no mean changes by more */
         int pretrain_epochs;          /* dbm: greedy epochs of each layer's modified RBM; 0 = none */
         double pretrain_lr;           /* dbm: learning rate of that pre-training */
+        double sparsity_target;       /* dbm: the hidden units' target mean activation */
+        double sparsity_cost;         /* dbm: the weight of the pull toward it; 0 = off */
     } train;
     struct {                          /* dbn training (docs/dbn.md) */
         char groups[256];             /* "auto" or ranks per stage, e.g. "1,1,2" */

@@ -68,6 +68,14 @@ void dbm_gibbs(const struct dbm *m, struct dbm_state *s, int B, int steps, float
 void dbm_statistics(const struct dbm_state *data, int B, const struct dbm_state *chains, int C,
                     float inv_nd, float inv_nm, struct dbm *grad);
 
+/* The sparsity pull on the hidden biases: grad->b[k] (k >= 1) gains
+ * cost * (share * target - inv_nd * sum over the B rows of data->x[k]),
+ * data->x[k] the mean-field means. With share = 1/P and inv_nd = 1/(P B)
+ * the ranks' terms sum to cost * (target - the global batch's mean
+ * activation) (Lee, Ekanadham & Ng 2008; Hinton's practical guide, 2010). */
+void dbm_sparsity(const struct dbm_state *data, int B, float inv_nd, float share, float target,
+                  float cost, struct dbm *grad);
+
 /* E(x) of one configuration, in double. */
 double dbm_energy(const struct dbm *m, const float *const *x);
 

@@ -18,6 +18,8 @@ struct ebm_dbm_eval_opts {
     bool reverse;               /* with AIS: reverse AIS from the first ais_runs rows too */
     int ais_runs, ais_betas;
     int ais_kept;               /* the parity of the layers AIS moves over (dbm_ais.h) */
+    bool hidden_base_rates;     /* AIS's base: hidden units at their mean-field rates over
+                                 * the rows (ebm eval's default), not uniform (the paper's) */
     uint64_t seed;
     int mf_steps;               /* mean-field cap and tolerance */
     double mf_tol;

@@ -65,6 +65,9 @@ static const char usage[] =
     "  --bound-samples S  DBN: samples of q(h | v) per row    10\n"
     "  --ais-keep P       DBM: the layers AIS moves over, the   even\n"
     "                     others summed out: even or odd\n"
+    "  --ais-base B       DBM: AIS's base for the hidden units: rates\n"
+    "                     rates (each unit at its mean-field\n"
+    "                     rate over the rows) or uniform\n"
     "  --json             one JSON object instead of text\n";
 
 struct eval_args {
@@ -75,7 +78,8 @@ struct eval_args {
     int json;
     int bound_samples;       /* 0 until given */
     int ais_kept;            /* DBM: 0 even layers, 1 odd (--ais-keep) */
-    int ais_kept_given;
+    int ais_base_rates;      /* DBM: hidden base at mean-field rates (--ais-base rates) */
+    int dbm_flag_given;      /* --ais-keep or --ais-base */
 };
 
 
@@ -85,13 +89,15 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
     a->split = "test";
     a->opts = (struct ebm_eval_opts){ .ais_runs = 100, .ais_betas = 15000, .seed = 1,
                                       .reverse = true, .pseudo_likelihood = true };
+    a->ais_base_rates = 1;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         long long v;
         int takes = !strcmp(f, "--data") || !strcmp(f, "--split") || !strcmp(f, "--ais-runs") ||
                     !strcmp(f, "--ais-betas") || !strcmp(f, "--seed") ||
                     !strcmp(f, "--binarize") || !strcmp(f, "--max-examples") ||
-                    !strcmp(f, "--bound-samples") || !strcmp(f, "--ais-keep");
+                    !strcmp(f, "--bound-samples") || !strcmp(f, "--ais-keep") ||
+                    !strcmp(f, "--ais-base");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s needs a value (see ebm eval --help)", f);
         if (!strcmp(f, "--data")) a->data = argv[++i];
@@ -122,7 +128,14 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
                 return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep '%s': expected even or odd",
                                 p);
             a->ais_kept = p[0] == 'o';
-            a->ais_kept_given = 1;
+            a->dbm_flag_given = 1;
+        } else if (!strcmp(f, "--ais-base")) {
+            const char *p = argv[++i];
+            if (strcmp(p, "uniform") != 0 && strcmp(p, "rates") != 0)
+                return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-base '%s': expected uniform or "
+                                "rates", p);
+            a->ais_base_rates = p[0] == 'r';
+            a->dbm_flag_given = 1;
         } else if (f[0] == '-') {
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: unknown flag '%s' (see ebm eval --help)", f);
         } else if (!a->ckpt) {
@@ -461,9 +474,9 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
                                    a->ckpt)
                         : ebm_par_agree(par, ebm_model_read_dbm(a->ckpt, par->world, &m, &info));
     if (st != EBM_OK) return st;
-    if (a->ais_kept_given && a->opts.exact) {
+    if (a->dbm_flag_given && a->opts.exact) {
         dbm_free(&m);
-        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep chooses AIS's layers; --exact "
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep and --ais-base shape AIS; --exact "
                         "enumerates instead");
     }
     struct rbm shape = { 0 }; /* the binary-row loader, through an RBM of V units */
@@ -474,6 +487,7 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
     struct ebm_dbm_eval_opts o = { .exact = a->opts.exact, .ais_runs = a->opts.ais_runs,
                                    .ais_betas = a->opts.ais_betas, .seed = a->opts.seed,
                                    .reverse = a->opts.reverse, .ais_kept = a->ais_kept,
+                                   .hidden_base_rates = a->ais_base_rates,
                                    .mf_steps = 100, .mf_tol = 1e-6 };
     struct ebm_dbm_eval_result r;
     if (st == EBM_OK) st = ebm_par_agree(par, ebm_dbm_evaluate(&m, ds.x, ds.n, ds.first, &o,
@@ -516,9 +530,10 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
             printf("method        exact log Z (the even layers enumerated)\n");
             printf("log Z         %.6f\n", r.log_z);
         } else {
-            printf("method        AIS over the %s layers, %d runs x %d betas, %d rank%s\n",
-                   a->ais_kept ? "odd" : "even", a->opts.ais_runs, a->opts.ais_betas, par->size,
-                   par->size == 1 ? "" : "s");
+            printf("method        AIS over the %s layers from a base with %s hidden units, "
+                   "%d runs x %d betas, %d rank%s\n", a->ais_kept ? "odd" : "even",
+                   a->ais_base_rates ? "rate-matched" : "uniform", a->opts.ais_runs,
+                   a->opts.ais_betas, par->size, par->size == 1 ? "" : "s");
             printf("log Z         %.4f  [%.4f, %.4f]  (log(Z ± 3 sd); log-weight sd %.3f)\n",
                    r.log_z, r.log_z_lo, r.log_z_hi, r.log_w_sd);
             if (r.have_reverse)
@@ -624,9 +639,9 @@ static ebm_status eval(const struct eval_args *a)
     double t0 = MPI_Wtime();
     char type[64] = "";
     ebm_status st = ebm_par_agree(&par, ebm_model_type(a->ckpt, par.world, type, sizeof type));
-    if (st == EBM_OK && a->ais_kept_given && strcmp(type, "dbm") != 0)
-        st = EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep applies to DBM checkpoints; %s holds "
-                      "a%s %s", a->ckpt, type[0] == 'r' ? "n" : "", type);
+    if (st == EBM_OK && a->dbm_flag_given && strcmp(type, "dbm") != 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep and --ais-base apply to DBM "
+                      "checkpoints; %s holds a%s %s", a->ckpt, type[0] == 'r' ? "n" : "", type);
     if (st == EBM_OK && strcmp(type, "dbn") == 0) st = eval_dbn(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "bm") == 0) st = eval_bm(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "dbm") == 0) st = eval_dbm(a, &par, t0);

@@ -44,18 +44,26 @@ static void runs_free(struct runs *c)
     memset(c, 0, sizeof *c);
 }
 
+/* Layer k's part of the concatenated base biases. */
+static const float *base_of(const struct dbm *m, const float *base, int k)
+{
+    for (int j = 0; j < k; j++) base += m->sizes[j];
+    return base;
+}
+
 /* Layer k's units drawn at beta, one stream per run: p = sigmoid of
- * beta (input + b_k), plus (1 - beta) b_A for the visible layer. */
+ * beta (input + b_k) + (1 - beta) b_Ak. */
 static void draw_layer(const struct dbm *m, const float *base, struct runs *c, int k, float beta)
 {
     int n = m->sizes[k], R = c->R;
+    const float *bk = base_of(m, base, k);
     struct dbm_state s;
     for (int j = 0; j <= m->n_hidden_layers; j++) s.x[j] = c->x[j];
     dbm_layer_input(m, &s, k, R, c->in);
     for (int r = 0; r < R; r++) {
         float *in = c->in + (size_t)r * n, *p = c->p + (size_t)r * n;
         for (int i = 0; i < n; i++) {
-            double a = beta * ((double)in[i] + m->b[k][i]) + (k == 0 ? (1.0 - beta) * base[i] : 0.0);
+            double a = beta * ((double)in[i] + m->b[k][i]) + (1.0 - beta) * bk[i];
             p[i] = (float)(1.0 / (1.0 + exp(-a)));
         }
         ebm_bernoulli(p, c->x[k] + (size_t)r * n, (size_t)n, &c->rng[r]);
@@ -63,7 +71,7 @@ static void draw_layer(const struct dbm *m, const float *base, struct runs *c, i
 }
 
 /* log p_b*(x) - log p_a*(x) for every run, from the kept layers (parity
- * `kept`); the other layers are summed out, v with its base term. */
+ * `kept`); the other layers are summed out, each with its base term. */
 static void add_log_ratio(const struct dbm *m, const float *base, struct runs *c, double a,
                           double b, int kept)
 {
@@ -72,20 +80,22 @@ static void add_log_ratio(const struct dbm *m, const float *base, struct runs *c
     for (int j = 0; j <= L; j++) s.x[j] = c->x[j];
     for (int r = 0; r < R; r++) {
         double lin = 0.0;
-        for (int k = kept; k <= L; k += 2)
+        for (int k = kept; k <= L; k += 2) {
+            const float *bk = base_of(m, base, k);
             for (int i = 0; i < m->sizes[k]; i++)
                 lin += (double)c->x[k][(size_t)r * m->sizes[k] + i] *
-                       ((double)m->b[k][i] - (k == 0 ? base[i] : 0.0));
+                       ((double)m->b[k][i] - bk[i]);
+        }
         c->log_w[r] += (b - a) * lin;
     }
     for (int k = 1 - kept; k <= L; k += 2) {
         int n = m->sizes[k];
+        const float *bk = base_of(m, base, k);
         dbm_layer_input(m, &s, k, R, c->in);
         for (int r = 0; r < R; r++) {
             double d = 0.0;
             for (int j = 0; j < n; j++) {
-                double t = (double)c->in[(size_t)r * n + j] + m->b[k][j];
-                double t0 = k == 0 ? base[j] : 0.0;
+                double t = (double)c->in[(size_t)r * n + j] + m->b[k][j], t0 = bk[j];
                 d += ebm_softplus(b * t + (1.0 - b) * t0) - ebm_softplus(a * t + (1.0 - a) * t0);
             }
             c->log_w[r] += d;
@@ -101,13 +111,13 @@ static void sweep(const struct dbm *m, const float *base, struct runs *c, float 
     for (int k = kept; k <= m->n_hidden_layers; k += 2) draw_layer(m, base, c, k, beta);
 }
 
-/* log Z of the base: v ~ Bernoulli(sigmoid(b_A)), every hidden unit uniform
- * (the odd ones summed out at beta = 0 count log 2 each too). */
+/* log Z of the base, every unit of every layer (summed out or not) an
+ * independent Bernoulli(sigmoid(b_A)). */
 static double base_log_z(const struct dbm *m, const float *base)
 {
     double lz0 = 0.0;
-    for (int i = 0; i < m->sizes[0]; i++) lz0 += ebm_softplus(base[i]);
-    for (int k = 1; k <= m->n_hidden_layers; k++) lz0 += m->sizes[k] * log(2.0);
+    for (int k = 0; k <= m->n_hidden_layers; k++)
+        for (int i = 0; i < m->sizes[k]; i++) lz0 += ebm_softplus(*base++);
     return lz0;
 }
 
@@ -124,7 +134,7 @@ ebm_status dbm_ais(const struct dbm *m, const float *base, const double *betas, 
     struct runs c;
     ebm_status st = ebm_comm_agree(comm, runs_init(&c, m, (int)count, first, seed, EBM_RNG_AIS));
     if (st == EBM_OK) {
-        /* the base: v from b_A, the other kept layers uniform */
+        /* the base's kept layers */
         for (int k = kept; k <= L; k += 2) draw_layer(m, base, &c, k, 0.0f);
         for (int t = 1; t <= n; t++) {
             add_log_ratio(m, base, &c, betas[t - 1], betas[t], kept);

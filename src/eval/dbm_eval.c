@@ -11,9 +11,12 @@
 enum { CHUNK_ROWS = 256 };
 
 /* Sums over this rank's rows of the bound (plus log Z) and its square, and
- * the mean-field sweeps and blocks; *top gains the rows' largest bound. */
+ * the mean-field sweeps and blocks; *top gains the rows' largest bound,
+ * and marg (all layers' units, one after the other) the rows and their
+ * mean-field means. */
 static ebm_status local_sums(const struct dbm *m, const float *x, int64_t n,
-                             const struct ebm_dbm_eval_opts *o, double sums[4], double *top)
+                             const struct ebm_dbm_eval_opts *o, double sums[4], double *top,
+                             double *marg)
 {
     int L = m->n_hidden_layers, widest = 0;
     struct dbm_state s = { { 0 } };
@@ -36,11 +39,25 @@ static ebm_status local_sums(const struct dbm *m, const float *x, int64_t n,
             sums[1] += b[r] * b[r];
             *top = b[r] > *top ? b[r] : *top;
         }
+        double *mk = marg;
+        for (int k = 0; k <= L; mk += m->sizes[k], k++)
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < m->sizes[k]; i++)
+                    mk[i] += s.x[k][(size_t)r * m->sizes[k] + i];
     }
     free(in);
     free(b);
     for (int k = 1; k <= L; k++) free(s.x[k]);
     return ok ? EBM_OK : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+}
+
+/* Collective: the ranks' sums and marginals summed, their top maximised. */
+static ebm_status reduce(MPI_Comm comm, double sums[5], double *top, double *marg, int T)
+{
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, comm));
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, top, 1, MPI_DOUBLE, MPI_MAX, comm));
+    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, marg, T, MPI_DOUBLE, MPI_SUM, comm));
+    return EBM_OK;
 }
 
 /* Collective: reverse AIS from the split's first o->ais_runs rows, each
@@ -72,14 +89,24 @@ ebm_status ebm_dbm_evaluate(const struct dbm *m, const float *x, int64_t n_local
                             struct ebm_dbm_eval_result *out)
 {
     memset(out, 0, sizeof *out);
-    int V = m->sizes[0];
+    int T = 0; /* units of all layers */
+    for (int k = 0; k <= m->n_hidden_layers; k++) T += m->sizes[k];
     double sums[5] = { 0, 0, 0, 0, (double)n_local }, top = -INFINITY;
-    EBM_TRY(ebm_comm_agree(comm, local_sums(m, x, n_local, o, sums, &top)));
-    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, comm));
-    EBM_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &top, 1, MPI_DOUBLE, MPI_MAX, comm));
+    double *marg = calloc((size_t)T, sizeof *marg);
+    ebm_status st = marg ? local_sums(m, x, n_local, o, sums, &top, marg)
+                         : EBM_FAIL(EBM_ERR_NOMEM, "out of memory");
+    st = ebm_comm_agree(comm, st);
+    if (st == EBM_OK) st = reduce(comm, sums, &top, marg, T);
+    if (st != EBM_OK) {
+        free(marg);
+        return st;
+    }
     out->log_z_floor = top;
     int64_t n = (int64_t)sums[4];
-    if (n < 1) return EBM_FAIL(EBM_ERR_INPUT, "no examples to evaluate");
+    if (n < 1) {
+        free(marg);
+        return EBM_FAIL(EBM_ERR_INPUT, "no examples to evaluate");
+    }
     out->n_examples = n;
     out->mean_bound_plus_log_z = sums[0] / (double)n;
     double var = n > 1 ? (sums[1] - (double)n * out->mean_bound_plus_log_z *
@@ -88,29 +115,22 @@ ebm_status ebm_dbm_evaluate(const struct dbm *m, const float *x, int64_t n_local
     out->se = sqrt(var > 0 ? var : 0.0) / sqrt((double)n);
     out->mf_sweeps = sums[3] > 0 ? sums[2] / sums[3] : 0.0;
     if (o->exact) {
-        EBM_TRY(ebm_comm_agree(comm, dbm_exact_log_z(m, &out->log_z)));
+        st = ebm_comm_agree(comm, dbm_exact_log_z(m, &out->log_z));
         out->log_z_lo = out->log_z_hi = out->log_z;
     } else {
-        /* the base: the rows' own marginals, which any base may be */
-        double *marg = calloc((size_t)V, sizeof *marg);
-        float *base = malloc(sizeof *base * (size_t)V);
+        /* The base: v at the rows' own pixel rates, which any base may be;
+         * each hidden layer uniform (the paper's) or at its mean-field rates. */
+        float *base = malloc(sizeof *base * (size_t)T), *p = base;
         double *betas = ebm_ais_schedule(o->ais_betas);
-        ebm_status st = marg && base && betas
-                            ? EBM_OK
-                            : EBM_FAIL(EBM_ERR_NOMEM, "out of memory for AIS (%d betas)",
-                                       o->ais_betas);
+        st = base && betas ? EBM_OK
+                           : EBM_FAIL(EBM_ERR_NOMEM, "out of memory for AIS (%d betas)",
+                                      o->ais_betas);
         st = ebm_comm_agree(comm, st);
-        for (int64_t r = 0; st == EBM_OK && r < n_local; r++)
-            for (int i = 0; i < V; i++) marg[i] += x[r * V + i];
-        if (st == EBM_OK) {
-            int rc = MPI_Allreduce(MPI_IN_PLACE, marg, V, MPI_DOUBLE, MPI_SUM, comm);
-            if (rc != MPI_SUCCESS) st = ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "marginals");
-        }
         struct ebm_ais_result a;
         if (st == EBM_OK) {
-            float *p = base; /* the marginals, then the biases in place */
-            for (int i = 0; i < V; i++) p[i] = (float)(marg[i] / (double)n);
-            ebm_ais_base_biases(p, V, base);
+            int rated = o->hidden_base_rates ? T : m->sizes[0];
+            for (int i = 0; i < T; i++) p[i] = i < rated ? (float)(marg[i] / (double)n) : 0.5f;
+            ebm_ais_base_biases(p, T, base); /* in place; 0.5 gives 0 */
             double t0 = MPI_Wtime();
             st = dbm_ais(m, base, betas, o->ais_betas, o->ais_runs, o->ais_kept, o->seed, comm,
                          &a);
@@ -118,15 +138,17 @@ ebm_status ebm_dbm_evaluate(const struct dbm *m, const float *x, int64_t n_local
         }
         if (st == EBM_OK && o->reverse)
             st = reverse(m, x, n_local, first, n, base, betas, o, comm, out);
-        free(marg);
         free(base);
         free(betas);
-        EBM_TRY(st);
-        out->log_z = a.log_z;
-        out->log_z_lo = a.log_z_lo;
-        out->log_z_hi = a.log_z_hi;
-        out->log_w_sd = a.log_w_sd;
+        if (st == EBM_OK) {
+            out->log_z = a.log_z;
+            out->log_z_lo = a.log_z_lo;
+            out->log_z_hi = a.log_z_hi;
+            out->log_w_sd = a.log_w_sd;
+        }
     }
+    free(marg);
+    EBM_TRY(st);
     out->bound = out->mean_bound_plus_log_z - out->log_z;
     out->bound_lo = out->mean_bound_plus_log_z - out->log_z_hi;
     out->bound_hi = out->mean_bound_plus_log_z - out->log_z_lo;

@@ -152,6 +152,10 @@ static const struct key keys[] = {
         "dbm: epochs of greedy pre-training of each layer's modified RBM (CD-1) before joint training; 0 = none"),
     KEY(train, pretrain_lr, K_DOUBLE, 0, 10, MIN_OPEN, "0.05", NULL,
         "dbm: learning rate of that pre-training (constant, with train.momentum and train.weight_decay)"),
+    KEY(train, sparsity_target, K_DOUBLE, 0, 1, MIN_OPEN | MAX_OPEN, "0.1", NULL,
+        "dbm: the mean activation each hidden unit is pulled toward when train.sparsity_cost > 0"),
+    KEY(train, sparsity_cost, K_DOUBLE, 0, 1000, 0, "0", NULL,
+        "dbm: weight of the pull: cost * (target - mean activation in the batch) joins each hidden bias's gradient; 0 = off"),
     KEY(pipeline, groups, K_STRING, 0, 0, NONEMPTY, "auto", NULL,
         "ranks per stage, e.g. 1,1,2, or auto: in proportion to each layer's FLOPs per sample"),
     KEY(pipeline, mode, K_ENUM, 0, 0, 0, "overlapped", mode_names,
@@ -805,6 +809,9 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
                         "bytes, e.g. 2G, 512M, 64K or 1500000 (0 for no limit)",
                         cfg->parallel.max_rank_memory);
     }
+    if (strcmp(cfg->model.type, "dbm") != 0 && cfg->train.sparsity_cost > 0)
+        return EBM_FAIL(EBM_ERR_INPUT, "train.sparsity_cost = %g is for model.type = dbm",
+                        cfg->train.sparsity_cost);
     if (strcmp(cfg->model.type, "dbm") != 0 && cfg->train.pretrain_epochs > 0)
         return EBM_FAIL(EBM_ERR_INPUT, "train.pretrain_epochs = %d is for model.type = dbm "
                         "(a dbn pre-trains by construction)", cfg->train.pretrain_epochs);

@@ -113,6 +113,10 @@ void ebm_dbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm)
     tr->dbm.mf_batches++;
     dbm_gibbs(m, &tr->dbm.chains, tr->C, cfg->train.k, tr->dbm.in, &tr->rng_sample);
     dbm_statistics(&tr->dbm.data, tr->B, &tr->dbm.chains, tr->C, inv_nd, inv_nm, &tr->dbm.grad);
+    if (cfg->train.sparsity_cost > 0) /* this rank's share of the target term: 1/P */
+        dbm_sparsity(&tr->dbm.data, tr->B, inv_nd, 1.0f / (float)tr->par->size,
+                     (float)cfg->train.sparsity_target, (float)cfg->train.sparsity_cost,
+                     &tr->dbm.grad);
 }
 
 void ebm_dbm_update(struct ebm_trainer *tr, double lr)

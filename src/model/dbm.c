@@ -128,6 +128,16 @@ void dbm_statistics(const struct dbm_state *data, int B, const struct dbm_state 
     }
 }
 
+void dbm_sparsity(const struct dbm_state *data, int B, float inv_nd, float share, float target,
+                  float cost, struct dbm *grad)
+{
+    for (int k = 1; k <= grad->n_hidden_layers; k++) {
+        int n = grad->sizes[k];
+        for (int j = 0; j < n; j++) grad->b[k][j] += cost * share * target;
+        ebm_add_column_sums(data->x[k], B, n, -cost * inv_nd, grad->b[k]);
+    }
+}
+
 double dbm_energy(const struct dbm *m, const float *const *x)
 {
     int L = m->n_hidden_layers;

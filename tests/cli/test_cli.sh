@@ -573,7 +573,7 @@ expect_error "eval with a bad --ais-runs" "--ais-runs" "'x'"
 ebm eval "$CK" --data "$T/d16.h5" --binarize maybe
 expect_error "eval with a bad --binarize" "--binarize" "maybe"
 ebm eval "$CK" --data "$T/d16.h5" --ais-keep odd
-expect_error "eval --ais-keep is the DBM's" "--ais-keep applies to DBM" "an rbm"
+expect_error "eval --ais-keep is the DBM's" "--ais-keep and --ais-base apply to DBM" "an rbm"
 ebm train "$BASE" --set output.dir="$T/ev" --set train.eval_every=1 --set train.eval_ais_runs=8 \
     --set train.eval_ais_betas=100
 report "train.eval_every logs an AIS estimate each epoch" \

@@ -88,6 +88,24 @@ report "pretrain: on 2 ranks, and the pre-trained pairs are the DBM's weights" \
     "$([ "$rc2" -eq 0 ] || echo "rc $rc2"; [ -f "$T/p3/ckpt-e000001.h5" ] || echo 'no checkpoint'
        printf '%s' "${why%$'\n'}")"
 
+# The sparsity pull: with a low target the hidden biases end lower than
+# without it (the same seed and data otherwise).
+ebm train "$T/dbm.ini" --set output.dir="$T/sp" --set train.sparsity_cost=2 \
+    --set train.sparsity_target=0.02
+mean_of() { # mean of a float dataset of a checkpoint
+    h5dump -d "$2" -b LE -o "$T/mean.bin" "$1" >/dev/null 2>&1 &&
+        od -An -v -f "$T/mean.bin" | awk '{ for (i = 1; i <= NF; i++) { s += $i; n++ } }
+                                          END { if (n) printf "%.6f", s / n }'
+}
+why=""
+for k in 1 2; do
+    a=$(mean_of "$CK" /model/biases/$k) b=$(mean_of "$T/sp/ckpt-e000003.h5" /model/biases/$k)
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a != "" && b != "" && b < a - 0.01) }' ||
+        why+="biases/$k: mean $b with the pull, $a without; "
+done
+report "train.sparsity_cost pulls the hidden biases down toward a low target" \
+    "$([ "$rc" -eq 0 ] || echo "rc $rc"; printf '%s' "$why")"
+
 ebm info "$CK"
 report "info: a dbm with its tensors" \
     "$(grep -q 'model       dbm 16,8,6' "$T/out" || echo 'no model line'
@@ -113,12 +131,12 @@ report "eval: reverse AIS's interval holds exact log Z, which is above the floor
        awk -v e="$exact" -v f="$floor" 'BEGIN { exit !(f != "" && f <= e) }' ||
            echo "floor $floor above $exact")"
 ebm2 eval "$CK" --data "$T/d.h5" --binarize threshold --ais-runs 64 --ais-betas 2000 \
-    --ais-keep odd --json
+    --ais-keep odd --ais-base uniform --json
 lo=$(json log_z_lo)
 hi=$(json log_z_hi)
 rlo=$(json reverse_log_z_lo)
 rhi=$(json reverse_log_z_hi)
-report "eval --ais-keep odd: both intervals hold exact log Z (2 ranks)" \
+report "eval --ais-keep odd --ais-base uniform: both intervals hold exact log Z (2 ranks)" \
     "$(awk -v e="$exact" -v l="$lo" -v h="$hi" 'BEGIN { exit !(l <= e && e <= h) }' ||
            echo "[$lo, $hi] misses $exact"
        awk -v e="$exact" -v l="$rlo" -v h="$rhi" 'BEGIN { exit !(l <= e && e <= h) }' ||
@@ -148,6 +166,13 @@ ebm eval "$CK" --data "$T/d.h5" --ais-keep middle
 expect_error "eval --ais-keep takes even or odd" "--ais-keep 'middle'" "even or odd"
 ebm eval "$CK" --data "$T/d.h5" --ais-keep odd --exact
 expect_error "eval --ais-keep with --exact is refused" "--ais-keep" "--exact"
+ebm eval "$CK" --data "$T/d.h5" --ais-base data
+expect_error "eval --ais-base takes uniform or rates" "--ais-base 'data'" "uniform or rates"
+ebm train "$T/dbm.ini" --set output.dir="$T/e5" --set model.type=rbm --set model.layers= \
+    --set model.hidden=4 --set train.sparsity_cost=1
+expect_error "sparsity_cost on an rbm is refused" "train.sparsity_cost = 1" "model.type = dbm"
+ebm train "$T/dbm.ini" --set output.dir="$T/e6" --set train.sparsity_target=1
+expect_error "a sparsity target of 1 is refused" "train.sparsity_target"
 ebm train "$T/dbm.ini" --set output.dir="$T/e4" --set model.type=rbm --set model.layers= \
     --set model.hidden=4 --set train.pretrain_epochs=2
 expect_error "pretrain_epochs on an rbm is refused" "train.pretrain_epochs = 2" "model.type = dbm"
