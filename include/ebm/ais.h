@@ -10,6 +10,7 @@
 #ifndef EBM_AIS_H
 #define EBM_AIS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <mpi.h>
 
@@ -41,6 +42,13 @@ void ebm_ais_base_biases(const float *marginals, int V, float *base_vbias);
 ebm_status ebm_ais_combine(const double *log_w, int local_runs, int total_runs, double sign,
                            MPI_Comm comm, double *log_mean, double *log_lo, double *log_hi,
                            double *sd_out);
+
+/* Collective: every run's log weight into *out, with lz0 the base's log Z.
+ * Forward AIS: log Z = lz0 + log mean(w). Reverse AIS (reverse set), whose
+ * weights estimate Z_0 / Z: log Z = lz0 - log mean(w), the interval
+ * flipped. */
+ebm_status ebm_ais_estimate(const double *log_w, int local_runs, int total_runs, double lz0,
+                            bool reverse, MPI_Comm comm, struct ebm_ais_result *out);
 
 /* Forward AIS with `runs` runs split over the ranks of comm. Collective. */
 ebm_status rbm_ais(const struct rbm *m, const float *base_vbias, const double *betas, int n,

@@ -234,6 +234,20 @@ ebm_status ebm_ais_combine(const double *log_w, int local_runs, int total_runs, 
     return EBM_OK;
 }
 
+ebm_status ebm_ais_estimate(const double *log_w, int local_runs, int total_runs, double lz0,
+                            bool reverse, MPI_Comm comm, struct ebm_ais_result *out)
+{
+    double lm, lo, hi, sd;
+    EBM_TRY(ebm_ais_combine(log_w, local_runs, total_runs, 1.0, comm, &lm, &lo, &hi, &sd));
+    out->log_z = reverse ? lz0 - lm : lz0 + lm;
+    out->log_z_lo = reverse ? lz0 - hi : lz0 + lo;
+    out->log_z_hi = reverse ? (isfinite(lo) ? lz0 - lo : INFINITY) : lz0 + hi;
+    out->log_z_base = lz0;
+    out->runs = total_runs;
+    out->log_w_sd = sd;
+    return EBM_OK;
+}
+
 static ebm_status check_schedule(const double *betas, int n)
 {
     if (!betas || n < 3 || betas[0] != 0.0 || betas[n] != 1.0)
@@ -261,16 +275,7 @@ ebm_status rbm_ais(const struct rbm *m, const float *base, const double *betas, 
             add_log_ratio(m, base, &c, (float)betas[k - 1], (float)betas[k], 1.0);
             if (k < n) transition(m, base, &c, (float)betas[k]);
         }
-        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = ebm_ais_combine(c.log_w, c.R, runs, 1.0, comm, &lm, &lo, &hi, &sd);
-        if (st == EBM_OK) {
-            out->log_z = lz0 + lm;
-            out->log_z_lo = lz0 + lo;
-            out->log_z_hi = lz0 + hi;
-            out->log_z_base = lz0;
-            out->runs = runs;
-            out->log_w_sd = sd;
-        }
+        st = ebm_ais_estimate(c.log_w, c.R, runs, base_log_z(m, base), false, comm, out);
     }
     chains_free(&c);
     return st;
@@ -298,17 +303,7 @@ ebm_status rbm_reverse_ais(const struct rbm *m, const float *base, const double 
                 transition(m, base, &c, (float)betas[k - 1]);
             }
         }
-        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = ebm_ais_combine(c.log_w, c.R, total, 1.0, comm, &lm, &lo, &hi, &sd);
-        if (st == EBM_OK) {
-            /* log Z = log Z_0 - log mean(w): the interval flips. */
-            out->log_z = lz0 - lm;
-            out->log_z_lo = lz0 - hi;
-            out->log_z_hi = isfinite(lo) ? lz0 - lo : INFINITY;
-            out->log_z_base = lz0;
-            out->runs = total;
-            out->log_w_sd = sd;
-        }
+        st = ebm_ais_estimate(c.log_w, c.R, total, base_log_z(m, base), true, comm, out);
     }
     chains_free(&c);
     return st;

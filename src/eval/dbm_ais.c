@@ -140,16 +140,7 @@ ebm_status dbm_ais(const struct dbm *m, const float *base, const double *betas, 
             add_log_ratio(m, base, &c, betas[t - 1], betas[t], kept);
             if (t < n) sweep(m, base, &c, (float)betas[t], kept);
         }
-        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = ebm_ais_combine(c.log_w, c.R, runs, 1.0, comm, &lm, &lo, &hi, &sd);
-        if (st == EBM_OK) {
-            out->log_z = lz0 + lm;
-            out->log_z_lo = lz0 + lo;
-            out->log_z_hi = lz0 + hi;
-            out->log_z_base = lz0;
-            out->runs = runs;
-            out->log_w_sd = sd;
-        }
+        st = ebm_ais_estimate(c.log_w, c.R, runs, base_log_z(m, base), false, comm, out);
     }
     runs_free(&c);
     return st;
@@ -188,16 +179,7 @@ ebm_status dbm_reverse_ais(const struct dbm *m, const float *base, const double 
             add_log_ratio(m, base, &c, betas[t], betas[t - 1], kept);
             if (t > 1) sweep(m, base, &c, (float)betas[t - 1], kept);
         }
-        double lz0 = base_log_z(m, base), lm, lo, hi, sd;
-        st = ebm_ais_combine(c.log_w, c.R, total, 1.0, comm, &lm, &lo, &hi, &sd);
-        if (st == EBM_OK) { /* log Z = log Z_0 - log mean(w): the interval flips */
-            out->log_z = lz0 - lm;
-            out->log_z_lo = lz0 - hi;
-            out->log_z_hi = isfinite(lo) ? lz0 - lo : INFINITY;
-            out->log_z_base = lz0;
-            out->runs = total;
-            out->log_w_sd = sd;
-        }
+        st = ebm_ais_estimate(c.log_w, c.R, total, base_log_z(m, base), true, comm, out);
     }
     runs_free(&c);
     return st;
