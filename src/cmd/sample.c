@@ -276,8 +276,9 @@ done:
     return st;
 }
 
-ebm_status ebm_sample_write(const struct sample_args *a, const float *all, int V, int image_h,
-                            int image_w)
+/* Rank 0: the n rows of all (n, V) to --out, a tile picture or /samples. */
+static ebm_status write_rows(const struct sample_args *a, const float *all, int V, int image_h,
+                             int image_w)
 {
     if (a->kind == OUT_PNG)
         return ebm_png_write_tiles(a->out, all, a->n, V, 1, image_h, image_w, 10, false);
@@ -353,12 +354,13 @@ static ebm_status init_typed_from_data(const struct sample_args *a, const struct
 }
 
 /* Rank 0 receives every rank's rows into all, in rank order (= chain
- * order); counts and displs (size entries each) are rank 0's scratch,
+ * order); scratch (2 * size ints: rows per rank, first rows) is rank 0's,
  * allocated before so that no rank can fail here alone and leave the
  * others waiting in the gather. */
-ebm_status ebm_sample_gather_rows(const struct ebm_par *par, const float *rows, int64_t count,
-                              int V, int n, float *all, int *counts, int *displs)
+static ebm_status gather_rows(const struct ebm_par *par, const float *rows, int64_t count, int V,
+                              int n, float *all, int *scratch)
 {
+    int *counts = scratch, *displs = scratch ? scratch + par->size : NULL;
     if (par->rank == 0)
         for (int r = 0; r < par->size; r++) {
             int64_t first, c;
@@ -378,6 +380,15 @@ ebm_status ebm_sample_gather_rows(const struct ebm_par *par, const float *rows, 
     if (rc != MPI_SUCCESS)
         return ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Gatherv(samples)");
     return EBM_OK;
+}
+
+ebm_status ebm_sample_collect(const struct ebm_par *par, const struct sample_args *a,
+                              const float *rows, int64_t count, int V, float *all, int *scratch,
+                              int image_h, int image_w)
+{
+    ebm_status st = ebm_par_agree(par, gather_rows(par, rows, count, V, a->n, all, scratch));
+    if (st == EBM_OK && par->rank == 0) st = write_rows(a, all, V, image_h, image_w);
+    return ebm_par_agree(par, st);
 }
 
 /* What the chains did, summed over all ranks. */
@@ -563,13 +574,10 @@ static ebm_status sample(const struct sample_args *a)
                 ebm_rng_init(&rng[r], a->seed, (uint32_t)(first + r), EBM_RNG_DBN_SAMPLE);
             dbn_down_sample(&d, L - 1, v, (int)count, rng, pv, scratch);
         }
-        st = ebm_sample_gather_rows(&par, pv, count, V, a->n, all, counts,
-                         counts ? counts + par.size : NULL);
     }
     st = ebm_par_agree(&par, st);
-    if (st == EBM_OK && par.rank == 0)
-        st = ebm_sample_write(a, all, V, info.image_h, info.image_w);
-    st = ebm_par_agree(&par, st);
+    if (st == EBM_OK)
+        st = ebm_sample_collect(&par, a, pv, count, V, all, counts, info.image_h, info.image_w);
     if (st == EBM_OK && par.rank == 0) {
         static const char *const names[] = { [EBM_MCMC_MH] = "Metropolis-Hastings",
                                               [EBM_MCMC_LANGEVIN] = "Langevin",

@@ -28,13 +28,13 @@ struct sample_args {
  * under a temporary name and renamed when complete. */
 ebm_status ebm_sample_write_h5(const char *path, const float *x, int n, int V, int image_h,
                                int image_w, const struct sample_args *a);
-/* Rank 0: the n rows of all (n, V) to --out, a tile picture or /samples. */
-ebm_status ebm_sample_write(const struct sample_args *a, const float *all, int V, int image_h,
-                            int image_w);
-/* Rank 0 receives every rank's rows into all, in rank (= chain) order;
- * counts and displs are rank 0's scratch of par->size ints each. */
-ebm_status ebm_sample_gather_rows(const struct ebm_par *par, const float *rows, int64_t count,
-                                  int V, int n, float *all, int *counts, int *displs);
+/* Collective: rank 0 gathers every rank's count rows (V values each) into
+ * all (a->n rows), in rank (= chain) order, and writes them to --out (a
+ * tile picture or /samples); every rank returns the same status. scratch
+ * is rank 0's 2 * par->size ints. */
+ebm_status ebm_sample_collect(const struct ebm_par *par, const struct sample_args *a,
+                              const float *rows, int64_t count, int V, float *all, int *scratch,
+                              int image_h, int image_w);
 /* The fully visible BM and the DBM. Collective. */
 ebm_status ebm_sample_bm(const struct sample_args *a, const struct ebm_par *par);
 ebm_status ebm_sample_dbm(const struct sample_args *a, const struct ebm_par *par);

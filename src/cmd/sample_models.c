@@ -87,13 +87,10 @@ ebm_status ebm_sample_bm(const struct sample_args *a, const struct ebm_par *par)
         if (st == EBM_OK && trace) st = ebm_diagnose_comm(trace, (int)count, K, par->world, &diag);
         ebm_units_to_intensity(m.spin ? EBM_UNIT_SPIN : EBM_UNIT_BERNOULLI, x, count, D, NULL,
                                NULL);
-        if (st == EBM_OK)
-            st = ebm_sample_gather_rows(par, x, count, D, a->n, all, counts, counts ? counts + par->size : NULL);
     }
     st = ebm_par_agree(par, st);
-    if (st == EBM_OK && par->rank == 0)
-        st = ebm_sample_write(a, all, D, info.image_h, info.image_w);
-    st = ebm_par_agree(par, st);
+    if (st == EBM_OK)
+        st = ebm_sample_collect(par, a, x, count, D, all, counts, info.image_h, info.image_w);
     if (st == EBM_OK && par->rank == 0) {
         printf("wrote %d sample%s (%d %s step%s", a->n, a->n == 1 ? "" : "s", K,
                a->mcmc ? "Metropolis-Hastings" : "sequential-Gibbs", K == 1 ? "" : "s");
@@ -168,12 +165,9 @@ ebm_status ebm_sample_dbm(const struct sample_args *a, const struct ebm_par *par
         dbm_layer_input(&m, &s, 0, 1, pv + r * V);
         ebm_sigmoid_bias(pv + r * V, m.b[0], 1, V);
     }
+    st = ebm_par_agree(par, st);
     if (st == EBM_OK)
-        st = ebm_sample_gather_rows(par, pv, count, V, a->n, all, counts, counts ? counts + par->size : NULL);
-    st = ebm_par_agree(par, st);
-    if (st == EBM_OK && par->rank == 0)
-        st = ebm_sample_write(a, all, V, info.image_h, info.image_w);
-    st = ebm_par_agree(par, st);
+        st = ebm_sample_collect(par, a, pv, count, V, all, counts, info.image_h, info.image_w);
     if (st == EBM_OK && par->rank == 0)
         printf("wrote %d sample%s (%d alternating Gibbs step%s of a dbm, init random) -> %s\n",
                a->n, a->n == 1 ? "" : "s", a->steps, a->steps == 1 ? "" : "s", a->out);
