@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include "ebm/cmd.h"
+#include "ebm/grid.h"
 #include "ebm/stop.h"
 
 static const char usage[] =
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
         else if (rank == 0)
             fprintf(stderr, "ebm: error: unknown command '%s' (see ebm --help)\n", name);
     }
+    ebm_grid_finalize(); /* BLACS, when a command used a process grid */
     MPI_Finalize();
     return code;
 }

@@ -17,6 +17,24 @@
 void cd_negative_phase(const struct rbm *m, float *v_neg, int C, int k, const float *ph_start,
                        float *ph_neg, float *h_neg, float *pv_neg, struct ebm_rng *rng);
 
+/* Training's keyed sampling: pass d of the step `step` (pass 2t samples
+ * the hidden layer of Gibbs step t, pass 2t + 1 the visible layer; d below
+ * 2^24) draws for row r of a batch from the keyed stream of
+ * global row first_row + r (ebm_rng_row) of purpose EBM_RNG_CD | d << 8
+ * and draw `step` (mod 2^32). A batch row's global index is
+ * replica · B + r, a chain's replica · C + c, so any layout (data-parallel
+ * ranks or process grids, ebm/grid_rbm.h) draws the same numbers for the
+ * same unit of the same row. */
+struct cd_key {
+    uint64_t seed;
+    int64_t step, first_row;
+};
+struct ebm_rng_rows cd_keys(uint64_t seed, int64_t step, int64_t first_row, int pass);
+/* cd_negative_phase with the keyed numbers above instead of a stream. */
+void cd_negative_phase_keyed(const struct rbm *m, float *v_neg, int C, int k,
+                             const float *ph_start, float *ph_neg, float *h_neg, float *pv_neg,
+                             const struct cd_key *key);
+
 /* grad <- inv_nd * sum_data(v ph') - inv_nm * sum_chains(v ph') (and the
  * bias terms likewise); hmean <- inv_nd * sum_data ph. With inv_nd = 1/(P B)
  * and inv_nm = 1/(P C), summing every rank's grad gives the global mean. */

@@ -82,6 +82,8 @@ struct ebm_config {
         int queue_depth;              /* batches in flight per link (back-pressure bound) */
     } pipeline;
     struct {                          /* layouts (docs/model-parallel.md) */
+        char grid[32];                /* "PrxPc" process grid per replica; "1x1" = data parallel */
+        int block;                    /* grid: block rows and columns */
         char max_rank_memory[32];     /* "2G": refuse a layout needing more per rank; "0" = no cap */
     } parallel;
     struct {

@@ -20,6 +20,7 @@ struct ebm_rbm_shape {
     int centering;         /* centering offsets */
     int standardize;       /* per-column mean and std */
     int eval_every;        /* AIS estimates during training keep binarised held-out rows */
+    int persistent;        /* PCD: C chains kept between steps (else C = B, the batch's copy) */
 };
 
 /* Bytes per rank by what they hold. */
@@ -31,9 +32,9 @@ double ebm_memory_plan_total(const struct ebm_memory_plan *p);
 
 /* The data-parallel trainer (every rank W, its gradient and velocity). */
 void ebm_memory_plan_data(struct ebm_memory_plan *p, const struct ebm_rbm_shape *s);
-/* A Pr x Pc grid in block x block blocks (the share of the rank at grid
- * position (0, 0), which holds the most); the chains are not counted (the
- * grid step is CD). */
+/* The grid-mode trainer on a Pr x Pc grid in block x block blocks
+ * (src/learn/grid_train.c and ebm/grid_rbm.h, byte for byte): the share of
+ * the rank at grid position (0, 0), which holds the most. */
 void ebm_memory_plan_grid(struct ebm_memory_plan *p, const struct ebm_rbm_shape *s, int pr,
                           int pc, int block);
 /* Among the grids of P ranks' divisors, the one with the fewest ranks (the

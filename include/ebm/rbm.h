@@ -82,6 +82,9 @@ void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min);
  *   label units log p (the class frequencies, floored at 1e-3). */
 void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
                      struct ebm_rng *rng);
+/* log(p / (1 - p)) of p clipped to [1e-3, 1 - 1e-3]: a Bernoulli unit's
+ * starting bias from its marginal (rbm_init_params). */
+double rbm_marginal_logit(double p);
 /* The input h receives from v without the bias, in (B, H) = s(v) W. */
 void rbm_hidden_input(const struct rbm *m, const float *v, int B, float *in);
 
@@ -90,11 +93,18 @@ void rbm_hidden_probs(const struct rbm *m, const float *v, int B, float *ph);
 /* ph as above, and h (B, H) a sample from it. */
 void rbm_hidden_sample(const struct rbm *m, const float *v, int B, float *ph, float *h,
                        struct ebm_rng *rng);
+/* The same, row r's numbers from its keyed stream (ebm_rng_row): what a
+ * row draws does not depend on the other rows or on the rank. */
+void rbm_hidden_sample_rows(const struct rbm *m, const float *v, int B, float *ph, float *h,
+                            const struct ebm_rng_rows *keys);
 /* pv (B, V) = E[v | h]: sigmoid(hW' + b), tanh(hW' + b) for spins, or
  * b + hW' for Gaussian units. */
 void rbm_visible_probs(const struct rbm *m, const float *h, int B, float *pv);
 void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, float *v,
                         struct ebm_rng *rng);
+
+void rbm_visible_sample_rows(const struct rbm *m, const float *h, int B, float *pv, float *v,
+                             const struct ebm_rng_rows *keys);
 
 /* F(v) for B rows into out (B); scratch needs B * H floats. */
 void rbm_free_energy(const struct rbm *m, const float *v, int B, float *scratch, double *out);

@@ -16,14 +16,14 @@ enum ebm_rng_purpose {
     EBM_RNG_AIS = 6,       /* forward AIS, per run */
     EBM_RNG_REVERSE_AIS = 7, /* reverse AIS, per run */
     EBM_RNG_EVAL_BINARIZE = 8, /* evaluation data, per row */
-    EBM_RNG_ELASTIC_CHAINS = 9, /* chains added by an elastic resume, per chain */
+    EBM_RNG_FRESH_CHAINS = 9, /* RBM PCD chains' starting states, per global chain */
     EBM_RNG_DBN_BOUND = 10,  /* DBN variational bound: samples of q(h | v), per row */
     EBM_RNG_DBN_SAMPLE = 11, /* DBN top-down pass of ebm sample, per chain */
     EBM_RNG_BM_CHAINS = 12,  /* fully visible BM training chains, per global chain */
     EBM_RNG_MCMC = 16,     /* Metropolis-Hastings, Langevin and MALA chains, per chain */
     EBM_RNG_DENOISE_CORRUPT = 40, /* ebm denoise: the corruption of each row */
     EBM_RNG_DENOISE_GIBBS = 41,   /* ebm denoise: each row's clamped Gibbs chain */
-    EBM_RNG_GRID_SAMPLE = 50, /* grid-layout CD: keyed by (example, unit, draw) */
+    EBM_RNG_CD = 50,       /* RBM training's Gibbs passes, keyed (ebm/cd.h: cd_keys) */
     EBM_RNG_TEST = 99,
 };
 
@@ -49,6 +49,28 @@ uint32_t ebm_rng_below(struct ebm_rng *rng, uint32_t bound);
  * ranks draws the same number for the same (row, unit, draw). */
 void ebm_rng_keyed_uniform(uint64_t seed, uint32_t purpose, uint32_t row, uint32_t draw,
                            int64_t first, size_t n, float *out);
+/* Uniforms first .. first+n-1 of the sequence that stream (seed,
+ * substream, purpose) hands out from block block0 on (four a block, as
+ * ebm_rng_uniform and ebm_bernoulli take them): any rank draws any stretch
+ * of another's sequence without drawing what comes before it. */
+void ebm_rng_uniform_at(uint64_t seed, uint32_t substream, uint32_t purpose, uint64_t block0,
+                        int64_t first, size_t n, float *out);
+/* Streams keyed by position, one per row of a batch: row r draws from
+ * substream first_row + r of `purpose`, blocks from draw << 32 on, so the
+ * numbers of a row depend on (seed, purpose, global row, draw) and not on
+ * the rank that holds it. ebm_rng_row positions `out` at the row's first
+ * number; drawing n uniforms from it gives ebm_rng_keyed_uniform's units
+ * 0 .. n-1 of that row. */
+struct ebm_rng_rows {
+    uint64_t seed;
+    uint32_t purpose, first_row, draw;
+};
+void ebm_rng_row(const struct ebm_rng_rows *k, int64_t r, struct ebm_rng *out);
+/* Normals first .. first+n-1 of the stream (seed, substream, purpose)
+ * from block 0, exactly as ebm_rng_normal hands them out in sequence
+ * (normal i is half of block i / 2): any rank computes any stretch. */
+void ebm_rng_normal_at(uint64_t seed, uint32_t substream, uint32_t purpose, int64_t first,
+                       size_t n, float *out);
 /* Fisher-Yates shuffle of idx[0..n). */
 void ebm_rng_shuffle(struct ebm_rng *rng, int64_t *idx, int64_t n);
 

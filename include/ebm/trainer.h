@@ -1,7 +1,7 @@
 /* The one training loop: next batch -> statistics -> one allreduce ->
  * identical update on every rank, with epoch metrics and checkpoints.
- * Dimension letters: B = batch rows per rank, C = chains per rank,
- * V = visible units, H = hidden units, P = ranks. */
+ * Dimension letters: B = batch rows per rank, C = chains per rank (per
+ * replica on a process grid), V = visible units, H = hidden units, P = ranks. */
 #ifndef EBM_TRAINER_H
 #define EBM_TRAINER_H
 
@@ -11,6 +11,8 @@
 #include "ebm/config.h"
 #include "ebm/dbm.h"
 #include "ebm/dataset.h"
+#include "ebm/grid.h"
+#include "ebm/grid_rbm.h"
 #include "ebm/memory_plan.h"
 #include "ebm/par.h"
 #include "ebm/rbm.h"
@@ -26,6 +28,8 @@ struct ebm_timing {
 struct ebm_trainer {
     struct ebm_config cfg;
     const struct ebm_par *par;
+    const struct ebm_par *dpar; /* the data-parallel layout, one member per replica:
+                                   par itself, or one rank of each replica on a grid */
     struct ebm_dataset data;    /* this rank's training shard */
     struct ebm_dataset valid;   /* this rank's held-out monitor rows (n may be 0) */
     int64_t n_monitor;          /* first rows of the shard used for epoch metrics */
@@ -65,6 +69,13 @@ struct ebm_trainer {
         struct bm_chains chains;    /* (C) streams of the chains v_neg, by global index */
         struct bm_exact exact;      /* train.negative = exact */
     } bm;
+    struct {                    /* [parallel] grid other than 1x1 (src/learn/grid_train.c):
+                                   model, grad and velocity above then stay empty */
+        int on;
+        struct ebm_grid layout;
+        struct ebm_par data_par;    /* the ranks at this grid position, one per replica */
+        struct ebm_grid_rbm rbm;    /* W, its gradient and velocity, batch, chains */
+    } grid;
     struct {                    /* model.type = dbm (src/learn/dbm_learn.c) */
         struct dbm model, grad, velocity; /* views of grad_block / velocity_block */
         struct dbm_state data;      /* (B, n_k): v_batch, then mean-field means */
@@ -95,6 +106,11 @@ ebm_status ebm_trainer_step(struct ebm_trainer *tr);
  * visible units, N(b, 1) for Gaussian ones. */
 void ebm_trainer_fresh_chains(const struct ebm_trainer *tr, float *rows, int64_t n,
                               struct ebm_rng *rng);
+/* Rows [from, to) of `rows` as fresh chains, row r keyed by global chain
+ * first_chain + r (stream (seed, chain, EBM_RNG_FRESH_CHAINS)): the same
+ * chain starts alike in every layout. */
+void ebm_trainer_keyed_chains(const struct ebm_trainer *tr, float *rows, int64_t first_chain,
+                              int64_t from, int64_t to);
 /* Starts a new epoch: shuffles this rank's shard with the epoch's stream. */
 void ebm_trainer_begin_epoch(struct ebm_trainer *tr);
 /* The shard order for the epoch numbered epoch_key (begin_epoch uses

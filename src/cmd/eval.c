@@ -17,16 +17,19 @@
 #include "ebm/dbn.h"
 #include "ebm/dbn_bound.h"
 #include "ebm/evaluate.h"
+#include "ebm/grid.h"
 #include "ebm/kernels.h"
 #include "ebm/logz.h"
 #include "ebm/metrics.h"
 #include "ebm/model_file.h"
 #include "ebm/par.h"
 
+#include "eval_cmd.h"
+
 static const char usage[] =
     "usage: ebm eval CKPT --data FILE [--split S] [--exact] [--ais-runs N] [--ais-betas N]\n"
     "                [--seed S] [--binarize stochastic|threshold|none] [--no-reverse] [--json]\n"
-    "                [--max-examples N] [--bound-samples S]\n"
+    "                [--max-examples N] [--bound-samples S] [--grid PrxPc [--block N]]\n"
     "\n"
     "The average log-probability of the rows of a dataset split under the RBM\n"
     "in CKPT, in nats, with log Z either exact (--exact: enumerates the smaller\n"
@@ -68,19 +71,13 @@ static const char usage[] =
     "  --ais-base B       DBM: AIS's base for the hidden units: rates\n"
     "                     rates (each unit at its mean-field\n"
     "                     rate over the rows) or uniform\n"
+    "  --grid PrxPc       rbm: W block-cyclic over each replica   off\n"
+    "                     of Pr x Pc ranks (no rank holds W;\n"
+    "                     AIS only, no pseudo-likelihood)\n"
+    "  --block N          --grid's block rows and columns     64\n"
     "  --json             one JSON object instead of text\n";
 
-struct eval_args {
-    const char *ckpt, *data, *split;
-    struct ebm_eval_opts opts;
-    int binarize; /* 0 stochastic, 1 threshold, 2 none */
-    int64_t max_examples;
-    int json;
-    int bound_samples;       /* 0 until given */
-    int ais_kept;            /* DBM: 0 even layers, 1 odd (--ais-keep) */
-    int ais_base_rates;      /* DBM: hidden base at mean-field rates (--ais-base rates) */
-    int dbm_flag_given;      /* --ais-keep or --ais-base */
-};
+
 
 
 static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
@@ -97,7 +94,7 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
                     !strcmp(f, "--ais-betas") || !strcmp(f, "--seed") ||
                     !strcmp(f, "--binarize") || !strcmp(f, "--max-examples") ||
                     !strcmp(f, "--bound-samples") || !strcmp(f, "--ais-keep") ||
-                    !strcmp(f, "--ais-base");
+                    !strcmp(f, "--ais-base") || !strcmp(f, "--grid") || !strcmp(f, "--block");
         if (takes && i + 1 >= argc)
             return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: %s needs a value (see ebm eval --help)", f);
         if (!strcmp(f, "--data")) a->data = argv[++i];
@@ -117,6 +114,17 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
         } else if (!strcmp(f, "--bound-samples")) {
             EBM_TRY(ebm_arg_int("eval", f, argv[++i], 1, 1000000, &v));
             a->bound_samples = (int)v;
+        } else if (!strcmp(f, "--grid")) {
+            int pr, pc;
+            a->grid = argv[++i];
+            if (ebm_grid_parse(a->grid, &pr, &pc) != EBM_OK) {
+                ebm_error_clear();
+                return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --grid '%s': expected PrxPc, e.g. 2x2",
+                                a->grid);
+            }
+        } else if (!strcmp(f, "--block")) {
+            EBM_TRY(ebm_arg_int("eval", f, argv[++i], 1, 65536, &v));
+            a->block = (int)v;
         } else if (!strcmp(f, "--max-examples")) {
             EBM_TRY(ebm_arg_int("eval", f, argv[++i], 1, (long long)(~0ull >> 1), &v));
             a->max_examples = v;
@@ -146,13 +154,19 @@ static ebm_status parse_args(int argc, char **argv, struct eval_args *a)
     }
     if (!a->ckpt) return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: missing CKPT (see ebm eval --help)");
     if (!a->data) return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: missing --data FILE");
+    if (a->grid && a->opts.exact)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --exact enumerates a layer of at most %d "
+                        "units, which needs no grid: leave out --grid (or --exact, for AIS)",
+                        EBM_EXACT_MAX_UNITS);
+    if (a->block && !a->grid)
+        return EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --block sizes the blocks of --grid; give both");
     a->opts.pseudo_likelihood = a->binarize != 2;
     return EBM_OK;
 }
 
-static void print_text(const struct eval_args *a, const struct rbm *m,
-                       const struct ebm_eval_result *r, double log_jacobian, double secs,
-                       int ranks)
+void eval_print_text(const struct eval_args *a, const struct rbm *m,
+                     const struct ebm_eval_result *r, double log_jacobian, double secs,
+                     int ranks)
 {
     static const char *modes[] = { "stochastic", "threshold", "none" };
     if (m->vis.type == EBM_UNIT_GAUSSIAN)
@@ -204,8 +218,8 @@ static void print_text(const struct eval_args *a, const struct rbm *m,
         printf("seconds       %.2f\n", secs);
 }
 
-static void print_json(const struct eval_args *a, const struct rbm *m,
-                       const struct ebm_eval_result *r, double log_jacobian, double secs)
+void eval_print_json(const struct eval_args *a, const struct rbm *m,
+                     const struct ebm_eval_result *r, double log_jacobian, double secs)
 {
     struct ebm_json j;
     ebm_json_begin(&j);
@@ -269,8 +283,8 @@ static ebm_status standardize_rows(const struct eval_args *a, const struct ebm_p
 /* This rank's rows of the split, checked against the model's V visible
  * units and made into its visible values: binarised ({0,1}, or {-1,+1}
  * for spins), or standardised for Gaussian units. Collective. */
-static ebm_status load_rows(const struct eval_args *a, const struct ebm_par *par,
-                            const struct rbm *m, struct ebm_dataset *ds, double *log_jacobian)
+ebm_status eval_load_rows(const struct eval_args *a, const struct ebm_par *par,
+                          const struct rbm *m, struct ebm_dataset *ds, double *log_jacobian)
 {
     int V = m->n_visible;
     *log_jacobian = 0.0;
@@ -319,7 +333,7 @@ static ebm_status eval_rbm(const struct eval_args *a, const struct ebm_par *par,
                       m.n_hidden);
     struct ebm_dataset ds = { 0 };
     double log_jacobian = 0.0;
-    if (st == EBM_OK) st = load_rows(a, par, &m, &ds, &log_jacobian);
+    if (st == EBM_OK) st = eval_load_rows(a, par, &m, &ds, &log_jacobian);
     struct ebm_eval_result r;
     struct eval_args used = *a;
     used.opts.pseudo_likelihood = a->opts.pseudo_likelihood && rbm_is_binary(&m);
@@ -328,8 +342,8 @@ static ebm_status eval_rbm(const struct eval_args *a, const struct ebm_par *par,
                                              &r));
     double secs = MPI_Wtime() - t0;
     if (st == EBM_OK && par->rank == 0) {
-        if (a->json) print_json(&used, &m, &r, log_jacobian, secs);
-        else print_text(&used, &m, &r, log_jacobian, secs, par->size);
+        if (a->json) eval_print_json(&used, &m, &r, log_jacobian, secs);
+        else eval_print_text(&used, &m, &r, log_jacobian, secs, par->size);
         fflush(stdout);
     }
     ebm_dataset_free(&ds);
@@ -441,7 +455,7 @@ static ebm_status eval_dbn(const struct eval_args *a, const struct ebm_par *par,
                       EBM_EXACT_MAX_UNITS, top->n_visible, top->n_hidden);
     struct ebm_dataset ds = { 0 };
     double no_jacobian;
-    if (st == EBM_OK) st = load_rows(a, par, &d.rbm[0], &ds, &no_jacobian);
+    if (st == EBM_OK) st = eval_load_rows(a, par, &d.rbm[0], &ds, &no_jacobian);
     struct ebm_dbn_bound_opts o = {
         .samples = a->bound_samples ? a->bound_samples : 10, .exact = a->opts.exact,
         .ais_runs = a->opts.ais_runs, .ais_betas = a->opts.ais_betas,
@@ -483,7 +497,7 @@ static ebm_status eval_dbm(const struct eval_args *a, const struct ebm_par *par,
     st = rbm_init(&shape, m.sizes[0], 1);
     struct ebm_dataset ds = { 0 };
     double no_jacobian;
-    if (st == EBM_OK) st = load_rows(a, par, &shape, &ds, &no_jacobian);
+    if (st == EBM_OK) st = eval_load_rows(a, par, &shape, &ds, &no_jacobian);
     struct ebm_dbm_eval_opts o = { .exact = a->opts.exact, .ais_runs = a->opts.ais_runs,
                                    .ais_betas = a->opts.ais_betas, .seed = a->opts.seed,
                                    .reverse = a->opts.reverse, .ais_kept = a->ais_kept,
@@ -583,7 +597,7 @@ static ebm_status eval_bm(const struct eval_args *a, const struct ebm_par *par, 
                             EBM_UNIT_BERNOULLI);
     struct ebm_dataset ds = { 0 };
     double no_jacobian;
-    if (st == EBM_OK) st = load_rows(a, par, &shape, &ds, &no_jacobian);
+    if (st == EBM_OK) st = eval_load_rows(a, par, &shape, &ds, &no_jacobian);
     struct ebm_bm_eval_result r;
     if (st == EBM_OK) st = ebm_par_agree(par, ebm_bm_evaluate(&m, ds.x, ds.n, par->world, &r));
     double secs = MPI_Wtime() - t0;
@@ -642,7 +656,11 @@ static ebm_status eval(const struct eval_args *a)
     if (st == EBM_OK && a->dbm_flag_given && strcmp(type, "dbm") != 0)
         st = EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --ais-keep and --ais-base apply to DBM "
                       "checkpoints; %s holds a%s %s", a->ckpt, type[0] == 'r' ? "n" : "", type);
-    if (st == EBM_OK && strcmp(type, "dbn") == 0) st = eval_dbn(a, &par, t0);
+    if (st == EBM_OK && a->grid && strcmp(type, "rbm") != 0)
+        st = EBM_FAIL(EBM_ERR_INPUT, "ebm eval: --grid evaluates an rbm; %s holds a %s",
+                      a->ckpt, type);
+    if (st == EBM_OK && a->grid) st = eval_rbm_grid(a, &par, t0);
+    else if (st == EBM_OK && strcmp(type, "dbn") == 0) st = eval_dbn(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "bm") == 0) st = eval_bm(a, &par, t0);
     else if (st == EBM_OK && strcmp(type, "dbm") == 0) st = eval_dbm(a, &par, t0);
     else if (st == EBM_OK) st = eval_rbm(a, &par, t0);

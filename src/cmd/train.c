@@ -24,6 +24,8 @@ static const char usage[] =
     "Trains the model described by CONFIG (an INI file; keys in docs/config.md)\n"
     "on every rank of the MPI job: each rank reads its shard of the data, keeps\n"
     "its own persistent chains, and the gradient is all-reduced every step.\n"
+    "With [parallel] grid = PrxPc (an rbm), the ranks form replicas of Pr x Pc\n"
+    "ranks that hold W block by block (docs/model-parallel.md).\n"
     "\n"
     "  --set section.key=value  override one config key (repeatable)\n"
     "  --resume PATH            continue bit-identically from a checkpoint\n"
@@ -32,7 +34,7 @@ static const char usage[] =
     "  --help                   this text\n"
     "\n"
     "Writes to [output] dir: ckpt-eNNNNNN.h5, metrics.jsonl, config.ini,\n"
-    "filters.png and samples.png.\n";
+    "filters.png and samples.png (not in grid mode).\n";
 
 struct train_args {
     const char *config;
@@ -164,10 +166,16 @@ static void print_header(const struct ebm_trainer *tr, const char *resume_path)
         snprintf(model, sizeof model, "rbm %dx%d", tr->V, tr->H);
     const char *method = c->train.negative == EBM_NEGATIVE_EXACT ? "exact"
                        : c->train.persistent ? "PCD" : "CD";
-    printf("ebm train: %s on %s (%lld rows), %d ranks x batch %d = %d per step, "
-           "%s-%d, %lld steps/epoch\n",
-           model, c->data.path, (long long)tr->data.n_total, tr->par->size, tr->B,
-           tr->B * tr->par->size, method, c->train.k, (long long)tr->steps_per_epoch);
+    char layout[160];
+    if (tr->grid.on)
+        snprintf(layout, sizeof layout, "%d ranks as %d replica(s) of a %s grid (blocks of %d) "
+                 "x batch %d", tr->par->size, tr->dpar->size, c->parallel.grid,
+                 c->parallel.block, tr->B);
+    else
+        snprintf(layout, sizeof layout, "%d ranks x batch %d", tr->par->size, tr->B);
+    printf("ebm train: %s on %s (%lld rows), %s = %d per step, %s-%d, %lld steps/epoch\n",
+           model, c->data.path, (long long)tr->data.n_total, layout, tr->B * tr->dpar->size,
+           method, c->train.k, (long long)tr->steps_per_epoch);
     if (strcmp(c->model.type, "rbm") == 0) {
         const struct ebm_memory_plan *m = &tr->memory;
         char t[7][32];
@@ -330,7 +338,7 @@ static ebm_status train(const struct train_args *a)
                "  checkpoint  %s/ckpt-e%06d.h5\n"
                "  metrics     %s/metrics.jsonl\n",
                tr.epoch, (long long)tr.step, cfg.output.dir, tr.epoch, cfg.output.dir);
-        if (tr.data.image_h > 0)
+        if (tr.data.image_h > 0 && !tr.grid.on) /* a grid draws none (docs/model-parallel.md) */
             printf("  pictures    %s/filters.png%s%s%s\n", cfg.output.dir,
                    tr.chains ? ", " : "", tr.chains ? cfg.output.dir : "",
                    tr.chains ? "/samples.png" : "");

@@ -58,32 +58,68 @@ void ebm_rng_uniform(struct ebm_rng *rng, float *out, size_t n)
     }
 }
 
-void ebm_rng_keyed_uniform(uint64_t seed, uint32_t purpose, uint32_t row, uint32_t draw,
-                           int64_t first, size_t n, float *out)
+void ebm_rng_uniform_at(uint64_t seed, uint32_t substream, uint32_t purpose, uint64_t block0,
+                        int64_t first, size_t n, float *out)
 {
     struct ebm_rng rng;
-    ebm_rng_init(&rng, seed, row, purpose);
+    ebm_rng_init(&rng, seed, substream, purpose);
     uint32_t r[4];
     for (size_t i = 0; i < n;) {
         int64_t unit = first + (int64_t)i;
-        rng.block = ((uint64_t)draw << 32) + (uint64_t)(unit / 4);
+        rng.block = block0 + (uint64_t)(unit / 4);
         next_block(&rng, r);
         for (int64_t j = unit % 4; j < 4 && i < n; j++) out[i++] = u32_to_unit(r[j]);
     }
 }
 
+void ebm_rng_keyed_uniform(uint64_t seed, uint32_t purpose, uint32_t row, uint32_t draw,
+                           int64_t first, size_t n, float *out)
+{
+    ebm_rng_uniform_at(seed, row, purpose, (uint64_t)draw << 32, first, n, out);
+}
+
+void ebm_rng_row(const struct ebm_rng_rows *k, int64_t r, struct ebm_rng *out)
+{
+    ebm_rng_init(out, k->seed, k->first_row + (uint32_t)r, k->purpose);
+    out->block = (uint64_t)k->draw << 32;
+}
+
+/* Box-Muller on one block: the pair of normals it makes. */
+static void normal_pair(const uint32_t r[4], float out[2])
+{
+    /* 53-bit uniforms in (0, 1]: log() never sees zero. */
+    double u1 = ((double)(((uint64_t)r[0] << 21) ^ r[1]) + 1.0) / 9007199254740992.0;
+    double u2 = ((double)(((uint64_t)r[2] << 21) ^ r[3])) / 9007199254740992.0;
+    double radius = sqrt(-2.0 * log(u1));
+    out[0] = (float)(radius * cos(2.0 * M_PI * u2));
+    out[1] = (float)(radius * sin(2.0 * M_PI * u2));
+}
+
 void ebm_rng_normal(struct ebm_rng *rng, float *out, size_t n)
 {
     uint32_t r[4];
+    float pair[2];
     for (size_t i = 0; i < n; i += 2) {
         next_block(rng, r);
-        /* 53-bit uniforms in (0, 1]: log() never sees zero. */
-        double u1 = ((double)(((uint64_t)r[0] << 21) ^ r[1]) + 1.0) / 9007199254740992.0;
-        double u2 = ((double)(((uint64_t)r[2] << 21) ^ r[3])) / 9007199254740992.0;
-        double radius = sqrt(-2.0 * log(u1));
-        out[i] = (float)(radius * cos(2.0 * M_PI * u2));
-        if (i + 1 < n)
-            out[i + 1] = (float)(radius * sin(2.0 * M_PI * u2));
+        normal_pair(r, pair);
+        out[i] = pair[0];
+        if (i + 1 < n) out[i + 1] = pair[1];
+    }
+}
+
+void ebm_rng_normal_at(uint64_t seed, uint32_t substream, uint32_t purpose, int64_t first,
+                       size_t n, float *out)
+{
+    struct ebm_rng rng;
+    ebm_rng_init(&rng, seed, substream, purpose);
+    uint32_t r[4];
+    float pair[2];
+    for (size_t i = 0; i < n;) {
+        int64_t at = first + (int64_t)i;
+        rng.block = (uint64_t)(at / 2);
+        next_block(&rng, r);
+        normal_pair(r, pair);
+        for (int64_t j = at % 2; j < 2 && i < n; j++) out[i++] = pair[j];
     }
 }
 

@@ -3,6 +3,8 @@
  * printout are all driven from it, so adding a key is one line. */
 #include "ebm/config.h"
 
+#include "ebm/grid.h"
+
 #include "ebm/memory_plan.h"
 #include "ebm/units.h"
 
@@ -170,6 +172,10 @@ static const struct key keys[] = {
         "overlapped: epochs stage l trains on final features after stage l-1 ends"),
     KEY(pipeline, queue_depth, K_INT, 1, 1024, 0, "4", NULL,
         "batches in flight per link between stages; bounds memory under back-pressure"),
+    KEY(parallel, grid, K_STRING, 0, 0, NONEMPTY, "1x1", NULL,
+        "rbm: PrxPc process grid per data-parallel replica (W block-cyclic over Pr x Pc ranks, ScaLAPACK); 1x1 = pure data parallelism"),
+    KEY(parallel, block, K_INT, 1, 65536, 0, "64", NULL,
+        "grid: rows and columns of W's (and the batch's) blocks"),
     KEY(parallel, max_rank_memory, K_STRING, 0, 0, NONEMPTY, "0", NULL,
         "rbm: refuse to start when a rank would need more memory than this (e.g. 2G, 512M; 0 = no cap), naming a grid that fits"),
     KEY(output, dir, K_STRING, 0, 0, NONEMPTY, "runs/default", NULL,
@@ -737,6 +743,32 @@ static ebm_status validate_bm(const struct ebm_config *cfg)
 }
 
 /* Unit types against the keys that assume binary units. */
+/* parallel.grid: a PrxPc text, and what grid mode serves so far (a
+ * Bernoulli RBM without label units, centering or AIS during training). */
+static ebm_status validate_grid(const struct ebm_config *cfg)
+{
+    int pr, pc;
+    if (ebm_grid_parse(cfg->parallel.grid, &pr, &pc) != EBM_OK) {
+        ebm_error_clear();
+        return EBM_FAIL(EBM_ERR_INPUT, "parallel.grid = '%s': expected PrxPc, e.g. 2x2 (each "
+                        "1 to 4096; 1x1 = pure data parallelism)", cfg->parallel.grid);
+    }
+    if (pr * pc == 1) return EBM_OK;
+    const char *why = NULL;
+    if (strcmp(cfg->model.type, "rbm") != 0) why = "model.type is not rbm";
+    else if (cfg->model.visible != EBM_UNIT_BERNOULLI ||
+             cfg->model.hidden_type != EBM_UNIT_BERNOULLI)
+        why = "its units are not bernoulli (model.visible, model.hidden_type)";
+    else if (cfg->model.labels > 0) why = "it has label units (model.labels)";
+    else if (cfg->train.centering) why = "train.centering is on";
+    else if (cfg->train.eval_every > 0) why = "train.eval_every asks for AIS during training";
+    if (why)
+        return EBM_FAIL(EBM_ERR_INPUT, "parallel.grid = %s trains a bernoulli rbm without "
+                        "labels, centering or train.eval_every, but %s; use parallel.grid = "
+                        "1x1", cfg->parallel.grid, why);
+    return EBM_OK;
+}
+
 static ebm_status validate_units(const struct ebm_config *cfg)
 {
     int gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN;
@@ -809,6 +841,7 @@ ebm_status ebm_config_validate(const struct ebm_config *cfg)
                         "bytes, e.g. 2G, 512M, 64K or 1500000 (0 for no limit)",
                         cfg->parallel.max_rank_memory);
     }
+    EBM_TRY(validate_grid(cfg));
     if (strcmp(cfg->model.type, "dbm") != 0 && cfg->train.sparsity_cost > 0)
         return EBM_FAIL(EBM_ERR_INPUT, "train.sparsity_cost = %g is for model.type = dbm",
                         cfg->train.sparsity_cost);

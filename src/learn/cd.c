@@ -4,24 +4,71 @@
 
 #include "ebm/kernels.h"
 
+struct ebm_rng_rows cd_keys(uint64_t seed, int64_t step, int64_t first_row, int pass)
+{
+    return (struct ebm_rng_rows){ .seed = seed, .purpose = EBM_RNG_CD | (uint32_t)pass << 8,
+                                  .first_row = (uint32_t)first_row, .draw = (uint32_t)step };
+}
+
+/* h_neg from ph_start = p(h | v_neg): a spin with mean mu is +1 with
+ * probability (1 + mu) / 2, so ph_neg holds those probabilities first
+ * (it is free until the phase's last line). */
+static void sample_start(const struct rbm *m, const float *ph_start, int C, float *ph_neg,
+                         float *h_neg, struct ebm_rng *rng, const struct ebm_rng_rows *keys)
+{
+    int H = m->n_hidden;
+    const float *p = ph_start;
+    if (m->hid.type == EBM_UNIT_SPIN) {
+        for (size_t e = 0; e < (size_t)C * H; e++) ph_neg[e] = 0.5f * (1.0f + ph_start[e]);
+        p = ph_neg;
+    }
+    if (!keys) {
+        ebm_bernoulli(p, h_neg, (size_t)C * H, rng);
+    } else {
+        for (int r = 0; r < C; r++) {
+            struct ebm_rng row;
+            ebm_rng_row(keys, r, &row);
+            ebm_bernoulli(p + (size_t)r * H, h_neg + (size_t)r * H, (size_t)H, &row);
+        }
+    }
+    if (m->hid.type == EBM_UNIT_SPIN)
+        for (size_t e = 0; e < (size_t)C * H; e++) h_neg[e] = 2.0f * h_neg[e] - 1.0f;
+}
+
+/* Sampling pass d of the phase: keyed when key is given, else the stream. */
+static void negative_phase(const struct rbm *m, float *v_neg, int C, int k, const float *ph_start,
+                           float *ph_neg, float *h_neg, float *pv_neg, struct ebm_rng *rng,
+                           const struct cd_key *key)
+{
+    for (int t = 0; t < k; t++) {
+        struct ebm_rng_rows hk, vk;
+        if (key) {
+            hk = cd_keys(key->seed, key->step, key->first_row, 2 * t);
+            vk = cd_keys(key->seed, key->step, key->first_row, 2 * t + 1);
+        }
+        if (t == 0 && ph_start)
+            sample_start(m, ph_start, C, ph_neg, h_neg, rng, key ? &hk : NULL);
+        else if (key)
+            rbm_hidden_sample_rows(m, v_neg, C, ph_neg, h_neg, &hk);
+        else
+            rbm_hidden_sample(m, v_neg, C, ph_neg, h_neg, rng);
+        if (key) rbm_visible_sample_rows(m, h_neg, C, pv_neg, v_neg, &vk);
+        else rbm_visible_sample(m, h_neg, C, pv_neg, v_neg, rng);
+    }
+    rbm_hidden_probs(m, v_neg, C, ph_neg);
+}
+
 void cd_negative_phase(const struct rbm *m, float *v_neg, int C, int k, const float *ph_start,
                        float *ph_neg, float *h_neg, float *pv_neg, struct ebm_rng *rng)
 {
-    size_t nh = (size_t)C * m->n_hidden;
-    for (int t = 0; t < k; t++) {
-        if (t == 0 && ph_start && m->hid.type == EBM_UNIT_SPIN) {
-            /* A spin with mean mu is +1 with probability (1 + mu) / 2;
-             * ph_neg is free until the last line. */
-            for (size_t e = 0; e < nh; e++) ph_neg[e] = 0.5f * (1.0f + ph_start[e]);
-            ebm_bernoulli(ph_neg, h_neg, nh, rng);
-            for (size_t e = 0; e < nh; e++) h_neg[e] = 2.0f * h_neg[e] - 1.0f;
-        } else if (t == 0 && ph_start)
-            ebm_bernoulli(ph_start, h_neg, nh, rng);
-        else
-            rbm_hidden_sample(m, v_neg, C, ph_neg, h_neg, rng);
-        rbm_visible_sample(m, h_neg, C, pv_neg, v_neg, rng);
-    }
-    rbm_hidden_probs(m, v_neg, C, ph_neg);
+    negative_phase(m, v_neg, C, k, ph_start, ph_neg, h_neg, pv_neg, rng, NULL);
+}
+
+void cd_negative_phase_keyed(const struct rbm *m, float *v_neg, int C, int k,
+                             const float *ph_start, float *ph_neg, float *h_neg, float *pv_neg,
+                             const struct cd_key *key)
+{
+    negative_phase(m, v_neg, C, k, ph_start, ph_neg, h_neg, pv_neg, NULL, key);
 }
 
 typedef void gemm_fn(bool, bool, int, int, int, float, const float *, int, const float *,

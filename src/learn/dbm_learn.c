@@ -238,7 +238,7 @@ ebm_status ebm_dbm_load(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     }
     if (have < tr->C) {
         struct ebm_rng rng;
-        ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)tr->par->rank, EBM_RNG_ELASTIC_CHAINS);
+        ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)tr->par->rank, EBM_RNG_FRESH_CHAINS);
         rng.block = (uint64_t)1 << 40; /* clear of the visible rows' draws */
         random_chains(tr, have, tr->C - have, &rng);
     }

@@ -14,6 +14,7 @@
 #include "ebm/metrics.h"
 #include "ebm/bm_learn.h"
 #include "ebm/dbm_learn.h"
+#include "ebm/grid_train.h"
 #include "ebm/png.h"
 #include "ebm/stop.h"
 
@@ -65,7 +66,8 @@ static ebm_status write_bm_pictures(struct ebm_trainer *tr, char *path, int h, i
 
 static ebm_status write_pictures(struct ebm_trainer *tr)
 {
-    if (tr->par->rank != 0 || tr->data.image_h <= 0) return EBM_OK;
+    /* A grid holds no rank's whole W, and its chains are blocks: no pictures. */
+    if (tr->par->rank != 0 || tr->data.image_h <= 0 || ebm_trainer_is_grid(tr)) return EBM_OK;
     int h = tr->data.image_h, w = tr->data.image_w;
     /* label units, if any, are the last visible units: the image is before them */
     if ((int64_t)h * w != tr->V - tr->model.n_labels) return EBM_OK;
@@ -135,6 +137,7 @@ static int params_finite(const struct ebm_trainer *tr)
 {
     if (ebm_trainer_is_bm(tr)) return ebm_bm_params_finite(tr);
     if (ebm_trainer_is_dbm(tr)) return ebm_dbm_params_finite(tr);
+    if (ebm_trainer_is_grid(tr)) return ebm_grid_train_params_finite(tr);
     double s = 0.0;
     for (size_t i = 0; i < tr->model.block_len; i++) s += tr->model.block[i];
     return isfinite(s);
@@ -169,7 +172,7 @@ static ebm_status write_epoch_log(struct ebm_trainer *tr, const struct ebm_epoch
                                   double epoch_seconds, double elapsed, double eta)
 {
     const struct timing_summary t = *tp;
-    double rate = (double)steps * tr->B * tr->par->size / epoch_seconds;
+    double rate = (double)steps * tr->B * tr->dpar->size / epoch_seconds;
     char el[32], et[32], gap[32];
     format_duration(elapsed, el, sizeof el);
     format_duration(eta, et, sizeof et);

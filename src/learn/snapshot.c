@@ -13,6 +13,7 @@
 
 #include "ebm/bm_learn.h"
 #include "ebm/dbm_learn.h"
+#include "ebm/grid_train.h"
 #include "ebm/checkpoint.h"
 #include "ebm/model_file.h"
 #include "ebm/rng.h"
@@ -56,21 +57,27 @@ static ebm_status save_rbm(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 static ebm_status save_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
 {
     EBM_TRY(ebm_trainer_is_bm(tr) ? ebm_bm_save(tr, ck)
-            : ebm_trainer_is_dbm(tr) ? ebm_dbm_save(tr, ck) : save_rbm(tr, ck));
+            : ebm_trainer_is_dbm(tr) ? ebm_dbm_save(tr, ck)
+            : ebm_trainer_is_grid(tr) ? ebm_grid_train_save(tr, ck) : save_rbm(tr, ck));
     char cfg_text[8192];
     ebm_config_format(&tr->cfg, cfg_text, sizeof cfg_text);
     EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "config", cfg_text));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "step", tr->step));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "epoch", tr->epoch));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "ranks", tr->par->size));
+    /* The layout: per-replica rows (chains, streams) are per rank in data mode. */
+    EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "replicas", tr->dpar->size));
+    EBM_TRY(ebm_ckpt_attr_str(ck, "/train", "grid", tr->cfg.parallel.grid));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "batch_size", tr->B));
     EBM_TRY(ebm_ckpt_attr_i64(ck, "/train", "chains_per_rank",
                               tr->chains ? tr->C : 0));
+    int writer = ebm_grid_train_writes_rows(tr);
     if (tr->chains)
-        EBM_TRY(ebm_ckpt_write_rows_f32(ck, "/train/chains", tr->chains, tr->C, tr->V));
-    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->par->rank,
+        EBM_TRY(ebm_ckpt_write_rows_f32(ck, "/train/chains", tr->chains, writer ? tr->C : 0,
+                                        tr->V));
+    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->dpar->rank,
                                  tr->rng_sample.block, tr->rng_binarize.block };
-    EBM_TRY(ebm_ckpt_write_rows_u64(ck, "/train/rng", rng, 1, RNG_FIELDS));
+    EBM_TRY(ebm_ckpt_write_rows_u64(ck, "/train/rng", rng, writer ? 1 : 0, RNG_FIELDS));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "path", tr->cfg.data.path));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "split", tr->cfg.data.split));
     EBM_TRY(ebm_ckpt_attr_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize)));
@@ -141,23 +148,21 @@ static void note_blas_change(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     ebm_error_clear();
 }
 
-/* This rank's C chains are global rows [rank * C, rank * C + C) of the
- * saved ones; with another rank count (elastic resume) the rows that the
- * checkpoint does not have are fresh noise from streams keyed by the global
- * chain index, so the result depends only on (seed, layout). */
+/* This replica's C chains (a rank's, in data mode) are global rows
+ * [replica * C, replica * C + C) of the saved ones; with another replica
+ * count (elastic resume) the rows that the checkpoint does not have start
+ * fresh as that chain would at step 0, so the result depends only on
+ * (seed, layout). */
 static ebm_status load_chains(struct ebm_trainer *tr, struct ebm_ckpt *ck, int64_t saved_rows)
 {
-    int64_t first = (int64_t)tr->par->rank * tr->C;
+    int64_t first = (int64_t)tr->dpar->rank * tr->C;
     int64_t have = saved_rows - first;
     have = have < 0 ? 0 : (have > tr->C ? tr->C : have);
     /* Every rank makes the read (collective metadata), some of zero rows. */
     EBM_TRY(ebm_ckpt_read_rows_f32(ck, "/train/chains", tr->chains, have > 0 ? first : 0, have,
                                    tr->V));
-    for (int64_t r = have; r < tr->C; r++) {
-        struct ebm_rng rng;
-        ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)(first + r), EBM_RNG_ELASTIC_CHAINS);
-        ebm_trainer_fresh_chains(tr, tr->chains + r * tr->V, 1, &rng);
-    }
+    ebm_trainer_keyed_chains(tr, tr->chains, first, have, tr->C);
+    if (ebm_trainer_is_grid(tr)) ebm_grid_train_chains_loaded(tr);
     return EBM_OK;
 }
 
@@ -206,10 +211,15 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
     EBM_TRY(expect_str(ck, "/data", "binarize", binarize_name(tr->cfg.data.binarize),
                        "[data] binarize"));
     if (!bm) EBM_TRY(load_rbm_types(tr, ck));
+    /* ranks: the replicas that wrote the per-replica rows (the ranks, in
+     * data mode and in checkpoints older than grid mode) */
     int64_t ranks, chains_per_rank, epoch;
-    EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "ranks", &ranks));
+    if (ebm_ckpt_read_attr_i64(ck, "/train", "replicas", &ranks) != EBM_OK) {
+        ebm_error_clear();
+        EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "ranks", &ranks));
+    }
     EBM_TRY(ebm_ckpt_read_attr_i64(ck, "/train", "chains_per_rank", &chains_per_rank));
-    int elastic = ranks != tr->par->size;
+    int elastic = ranks != tr->dpar->size;
     if (!elastic) {
         EBM_TRY(expect_i64(ck, "/train", "chains_per_rank", tr->chains ? tr->C : 0,
                            "chains_per_rank ([train] persistent/chains)"));
@@ -222,6 +232,8 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         EBM_TRY(ebm_bm_load(tr, ck));
     } else if (ebm_trainer_is_dbm(tr)) {
         EBM_TRY(ebm_dbm_load(tr, ck));
+    } else if (ebm_trainer_is_grid(tr)) {
+        EBM_TRY(ebm_grid_train_load(tr, ck));
     } else {
         EBM_TRY(ebm_ckpt_read_rbm(ck, "/model", &tr->model));
         EBM_TRY(ebm_ckpt_read_rbm(ck, "/optim/velocity", &tr->velocity));
@@ -243,10 +255,10 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
      * earlier layout's rank of that number can have used by this step (a
      * step draws fewer than 2^24 blocks per stream), so a P -> Q -> P
      * sequence never replays random numbers. */
-    int saved = tr->par->rank < ranks;
+    int me = tr->dpar->rank, saved = me < ranks;
     uint64_t fresh = ((uint64_t)tr->step + 1) << 24;
-    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)tr->par->rank, fresh, fresh };
-    EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, saved ? tr->par->rank : 0, saved ? 1 : 0,
+    uint64_t rng[RNG_FIELDS] = { tr->cfg.train.seed, (uint64_t)me, fresh, fresh };
+    EBM_TRY(ebm_ckpt_read_rows_u64(ck, "/train/rng", rng, saved ? me : 0, saved ? 1 : 0,
                                    RNG_FIELDS));
     if (rng[0] != tr->cfg.train.seed)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: checkpoint was trained with [train] seed = %llu, not "
@@ -266,11 +278,12 @@ static ebm_status load_contents(struct ebm_trainer *tr, struct ebm_ckpt *ck)
         int64_t saved_spe = saved_batch > 0 ? (n_rows / ranks) / saved_batch : 0;
         int mid = saved_spe > 0 && tr->step != (int64_t)tr->epoch * saved_spe;
         snprintf(tr->resume_note, sizeof tr->resume_note,
-                 "elastic resume of %s: written by %lld ranks, continuing on %d; parameters, "
-                 "momentum and offsets are exact, chains redistributed (%lld saved, %lld "
-                 "needed), random streams continue per rank%s", ck->path, (long long)ranks,
-                 tr->par->size, (long long)(ranks * chains_per_rank),
-                 (long long)tr->par->size * (tr->chains ? tr->C : 0),
+                 "elastic resume of %s: written by %lld data-parallel ranks (or replicas), "
+                 "continuing on %d; parameters, momentum and offsets are exact, chains "
+                 "redistributed (%lld saved, %lld needed), random streams continue per rank%s",
+                 ck->path, (long long)ranks, tr->dpar->size,
+                 (long long)(ranks * chains_per_rank),
+                 (long long)tr->dpar->size * (tr->chains ? tr->C : 0),
                  mid ? "; the interrupted epoch starts over" : "");
         tr->step = begin;
     } else if (tr->step < begin || tr->step >= begin + tr->steps_per_epoch) {

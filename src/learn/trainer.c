@@ -14,6 +14,7 @@
 #include "ebm/dbm_learn.h"
 #include "ebm/cd.h"
 #include "ebm/evaluate.h"
+#include "ebm/grid_train.h"
 #include "ebm/kernels.h"
 #include "ebm/memory_plan.h"
 #include "ebm/metrics.h"
@@ -33,6 +34,7 @@ static ebm_status alloc_buffers(struct ebm_trainer *tr)
     int V = tr->V, H = tr->H, B = tr->B, C = tr->C;
     if (ebm_trainer_is_bm(tr)) return ebm_bm_alloc(tr);
     if (ebm_trainer_is_dbm(tr)) return ebm_dbm_alloc(tr);
+    if (ebm_trainer_is_grid(tr)) return ebm_grid_train_alloc(tr);
     EBM_TRY(rbm_init_typed(&tr->model, V, H, (enum ebm_unit_type)tr->cfg.model.visible,
                            (enum ebm_unit_type)tr->cfg.model.hidden_type));
     rbm_set_log_sigma_min(&tr->model, (float)log(tr->cfg.model.sigma_min));
@@ -90,7 +92,7 @@ static ebm_status data_marginals(struct ebm_trainer *tr, float *p)
         if (X < V) sum[X + tr->data.y[r]] += 1.0; /* label frequencies */
     }
     sum[V] = (double)tr->data.n;
-    st = ebm_par_allreduce_sum_d(tr->par, sum, (size_t)V + 1);
+    st = ebm_par_allreduce_sum_d(tr->dpar, sum, (size_t)V + 1);
     for (int i = 0; st == EBM_OK && i < V; i++) p[i] = (float)(sum[i] / sum[V]);
     free(sum);
     return st;
@@ -121,9 +123,10 @@ static ebm_status plan_memory(struct ebm_trainer *tr)
         .V = tr->V, .H = tr->H, .B = tr->B, .C = tr->C, .rows = tr->data.n,
         .valid_rows = tr->valid.n, .gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN,
         .centering = cfg->train.centering, .standardize = cfg->data.standardize,
-        .eval_every = cfg->train.eval_every > 0,
+        .eval_every = cfg->train.eval_every > 0, .persistent = cfg->train.persistent,
     };
-    ebm_memory_plan_data(&tr->memory, &s);
+    if (ebm_trainer_is_grid(tr)) ebm_grid_train_memory(tr, &tr->memory);
+    else ebm_memory_plan_data(&tr->memory, &s);
     double cap = 0, need = ebm_memory_plan_total(&tr->memory);
     EBM_TRY(ebm_parse_bytes(cfg->parallel.max_rank_memory, &cap));
     if (cap <= 0 || need <= cap) return EBM_OK;
@@ -131,23 +134,25 @@ static ebm_status plan_memory(struct ebm_trainer *tr)
     ebm_format_bytes(need, need_s, sizeof need_s);
     ebm_format_bytes(tr->memory.parameters + tr->memory.gradients + tr->memory.optimizer,
                      weights_s, sizeof weights_s);
-    int pr, pc, P = tr->par->size;
-    if (!ebm_memory_plan_suggest(&s, tr->data.n_total, P, 64, cap, &pr, &pc))
+    int pr, pc, P = tr->par->size, block = cfg->parallel.block;
+    const char *layout = ebm_trainer_is_grid(tr) ? "on this grid " : "";
+    if (!ebm_memory_plan_suggest(&s, tr->data.n_total, P, block, cap, &pr, &pc))
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [parallel] max_rank_memory = %s, but this %dx%d rbm "
-                        "needs %s per rank (%s of it the weights, their gradient and velocity), "
-                        "and no process grid of %d ranks fits: run on more ranks",
+                        "needs %s per rank %s(%s of it the weights, their gradient and "
+                        "velocity), and no process grid of %d ranks fits: run on more ranks",
                         cfg->source, cfg->parallel.max_rank_memory, tr->V, tr->H, need_s,
-                        weights_s, P);
+                        layout, weights_s, P);
     struct ebm_memory_plan grid;
     struct ebm_rbm_shape g = s;
     g.rows = (tr->data.n_total + P / (pr * pc) - 1) / (P / (pr * pc));
-    ebm_memory_plan_grid(&grid, &g, pr, pc, 64);
+    if (pr * pc == 1) ebm_memory_plan_data(&grid, &g);
+    else ebm_memory_plan_grid(&grid, &g, pr, pc, block);
     ebm_format_bytes(ebm_memory_plan_total(&grid), grid_s, sizeof grid_s);
     return EBM_FAIL(EBM_ERR_INPUT, "%s: [parallel] max_rank_memory = %s, but this %dx%d rbm "
-                    "needs %s per rank (%s of it the weights, their gradient and velocity); a "
-                    "%dx%d process grid would need %s per rank, but ebm train has no grid mode "
-                    "yet (docs/model-parallel.md)", cfg->source, cfg->parallel.max_rank_memory,
-                    tr->V, tr->H, need_s, weights_s, pr, pc, grid_s);
+                    "needs %s per rank %s(%s of it the weights, their gradient and velocity); "
+                    "[parallel] grid = %dx%d needs %s per rank: set it (--set "
+                    "parallel.grid=%dx%d)", cfg->source, cfg->parallel.max_rank_memory, tr->V,
+                    tr->H, need_s, layout, weights_s, pr, pc, grid_s, pr, pc);
 }
 
 static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cfg,
@@ -161,12 +166,13 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [model] type: '%s' is not trained by this version "
                         "(supported: rbm, bm, dbm; a dbn trains as a pipeline)", cfg->source,
                         cfg->model.type);
+    EBM_TRY(ebm_grid_train_layout(tr));
     EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.split, cfg->data.max_examples,
-                                   par->world, &tr->data));
+                                   tr->dpar->world, &tr->data));
     if (cfg->train.monitor > 0 && cfg->data.valid_split[0] &&
         ebm_dataset_has_split(cfg->data.path, cfg->data.valid_split))
         EBM_TRY(ebm_dataset_read_shard(cfg->data.path, cfg->data.valid_split,
-                                       cfg->train.monitor, par->world, &tr->valid));
+                                       cfg->train.monitor, tr->dpar->world, &tr->valid));
     if (tr->valid.n_total > 0 && tr->valid.dim != tr->data.dim)
         return EBM_FAIL(EBM_ERR_INPUT, "%s: /%s/x has %d columns but /%s/x has %d; [data] "
                         "valid_split must match the training data (or set it to \"\")",
@@ -191,7 +197,7 @@ static ebm_status init_local(struct ebm_trainer *tr, const struct ebm_config *cf
     tr->B = cfg->train.batch_size;
     tr->C = cfg->train.persistent ? cfg->train.chains : cfg->train.batch_size;
     int64_t first, count;
-    ebm_shard_range(cfg->train.monitor, par->rank, par->size, &first, &count);
+    ebm_shard_range(cfg->train.monitor, tr->dpar->rank, tr->dpar->size, &first, &count);
     tr->n_monitor = count < tr->data.n ? count : tr->data.n;
     if (!strcmp(cfg->model.type, "rbm")) EBM_TRY(plan_memory(tr));
     return alloc_buffers(tr);
@@ -214,7 +220,7 @@ static ebm_status standardize(struct ebm_trainer *tr)
             sum[V + i] += x * x;
         }
     sum[2 * V] = (double)tr->data.n;
-    st = ebm_par_allreduce_sum_d(tr->par, sum, 2 * (size_t)V + 1);
+    st = ebm_par_allreduce_sum_d(tr->dpar, sum, 2 * (size_t)V + 1);
     for (int i = 0; st == EBM_OK && i < V; i++) {
         double n = sum[2 * V], mean = sum[i] / n;
         double var = sum[V + i] / n - mean * mean;
@@ -243,6 +249,15 @@ static void start_state(struct ebm_trainer *tr, const float *p)
         else ebm_dbm_start(tr, p);
         return;
     }
+    /* The RBM's sampling is keyed by global row (ebm/cd.h); its stream
+     * stays in the checkpoint's schema unused. */
+    ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->dpar->rank, EBM_RNG_SAMPLE);
+    ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->dpar->rank,
+                 EBM_RNG_BINARIZE);
+    if (ebm_trainer_is_grid(tr)) {
+        ebm_grid_train_start(tr, p);
+        return;
+    }
     struct ebm_rng init;
     ebm_rng_init(&init, cfg->train.seed, 0, EBM_RNG_INIT);
     rbm_init_params(&tr->model, 0.01f, p, &init);
@@ -250,9 +265,18 @@ static void start_state(struct ebm_trainer *tr, const float *p)
         memcpy(tr->mu, p, sizeof(float) * (size_t)tr->V);
         for (int j = 0; j < tr->H; j++) tr->lambda[j] = 0.5f;
     }
-    ebm_rng_init(&tr->rng_sample, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_SAMPLE);
-    ebm_rng_init(&tr->rng_binarize, cfg->train.seed, (uint32_t)tr->par->rank, EBM_RNG_BINARIZE);
-    if (tr->chains) ebm_trainer_fresh_chains(tr, tr->chains, tr->C, &tr->rng_sample);
+    if (tr->chains) ebm_trainer_keyed_chains(tr, tr->chains, (int64_t)tr->dpar->rank * tr->C, 0,
+                                             tr->C);
+}
+
+void ebm_trainer_keyed_chains(const struct ebm_trainer *tr, float *rows, int64_t first_chain,
+                              int64_t from, int64_t to)
+{
+    for (int64_t r = from; r < to; r++) {
+        struct ebm_rng rng;
+        ebm_rng_init(&rng, tr->cfg.train.seed, (uint32_t)(first_chain + r), EBM_RNG_FRESH_CHAINS);
+        ebm_trainer_fresh_chains(tr, rows + r * tr->V, 1, &rng);
+    }
 }
 
 /* Whether visible values are spins: {0,1} data become {-1,+1}. */
@@ -293,10 +317,10 @@ static ebm_status select_labels(struct ebm_trainer *tr)
     if (!ebm_parse_int_range_list(cfg->data.include_labels, 0, INT_MAX, labels, EBM_MAX_LABELS,
                                   &n, why, sizeof why))
         return EBM_FAIL(EBM_ERR_INPUT, "%s: [data] include_labels: %s", cfg->source, why);
-    EBM_TRY(ebm_dataset_keep_labels(&tr->data, labels, n, tr->par->world, cfg->data.path,
+    EBM_TRY(ebm_dataset_keep_labels(&tr->data, labels, n, tr->dpar->world, cfg->data.path,
                                     cfg->data.split));
     if (tr->valid.n_total > 0)
-        EBM_TRY(ebm_dataset_keep_labels(&tr->valid, labels, n, tr->par->world, cfg->data.path,
+        EBM_TRY(ebm_dataset_keep_labels(&tr->valid, labels, n, tr->dpar->world, cfg->data.path,
                                         cfg->data.valid_split));
     if (tr->n_monitor > tr->data.n) tr->n_monitor = tr->data.n;
     return EBM_OK;
@@ -336,6 +360,7 @@ static ebm_status init_fed_local(struct ebm_trainer *tr, const struct ebm_config
     memset(tr, 0, sizeof *tr);
     tr->cfg = *cfg;
     tr->par = par;
+    tr->dpar = par;
     tr->fed = 1;
     tr->V = V;
     tr->H = cfg->model.hidden;
@@ -365,6 +390,7 @@ ebm_status ebm_trainer_init_fed(struct ebm_trainer *tr, const struct ebm_config 
 void ebm_trainer_free(struct ebm_trainer *tr)
 {
     if (!tr) return;
+    ebm_grid_train_free(tr);
     rbm_free(&tr->model);
     ebm_bm_free(tr);
     ebm_dbm_free(tr);
@@ -396,7 +422,7 @@ void ebm_trainer_shuffle(struct ebm_trainer *tr, int64_t epoch_key)
     /* Each epoch's order has its own stream, so a resumed run shuffles
      * exactly as an uninterrupted one without storing the order. */
     struct ebm_rng shuffle;
-    ebm_rng_init(&shuffle, tr->cfg.train.seed, (uint32_t)tr->par->rank, EBM_RNG_SHUFFLE);
+    ebm_rng_init(&shuffle, tr->cfg.train.seed, (uint32_t)tr->dpar->rank, EBM_RNG_SHUFFLE);
     shuffle.block = (uint64_t)epoch_key << 40;
     for (int64_t i = 0; i < tr->data.n; i++) tr->order[i] = i;
     ebm_rng_shuffle(&shuffle, tr->order, tr->data.n);
@@ -461,8 +487,16 @@ static void rbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm);
 ebm_status ebm_trainer_update(struct ebm_trainer *tr)
 {
     const struct ebm_config *cfg = &tr->cfg;
-    int B = tr->B, C = tr->C, P = tr->par->size;
+    int B = tr->B, C = tr->C, P = tr->dpar->size;
     double t0 = now();
+    if (ebm_trainer_is_grid(tr)) {
+        /* the statistics, their allreduces and the update are one step */
+        EBM_TRY(ebm_grid_train_update(tr, optim_lr(cfg, tr->step,
+                                                   tr->steps_per_epoch * cfg->train.epochs)));
+        tr->step++;
+        tr->time.compute += now() - t0;
+        return EBM_OK;
+    }
     float inv_nd = 1.0f / (float)((double)P * B), inv_nm = 1.0f / (float)((double)P * C);
     if (ebm_trainer_is_bm(tr)) ebm_bm_statistics(tr, inv_nd, inv_nm);
     else if (ebm_trainer_is_dbm(tr)) ebm_dbm_statistics(tr, inv_nd, inv_nm);
@@ -502,13 +536,16 @@ static void rbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm)
     const struct ebm_config *cfg = &tr->cfg;
     int B = tr->B, C = tr->C;
     rbm_hidden_probs(&tr->model, tr->v_batch, B, tr->ph_data);
+    /* Keyed by this rank's rows' global indices, as a grid keys them. */
+    struct cd_key key = { .seed = cfg->train.seed, .step = tr->step,
+                          .first_row = (int64_t)tr->dpar->rank * C };
     if (cfg->train.persistent) {
-        cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, NULL, tr->ph_neg, tr->h_neg,
-                          tr->pv_neg, &tr->rng_sample);
+        cd_negative_phase_keyed(&tr->model, tr->v_neg, C, cfg->train.k, NULL, tr->ph_neg,
+                                tr->h_neg, tr->pv_neg, &key);
     } else {
         memcpy(tr->v_neg, tr->v_batch, sizeof(float) * (size_t)B * tr->V);
-        cd_negative_phase(&tr->model, tr->v_neg, C, cfg->train.k, tr->ph_data, tr->ph_neg,
-                          tr->h_neg, tr->pv_neg, &tr->rng_sample);
+        cd_negative_phase_keyed(&tr->model, tr->v_neg, C, cfg->train.k, tr->ph_data, tr->ph_neg,
+                                tr->h_neg, tr->pv_neg, &key);
     }
     /* Gaussian units enter the statistics as s(v) = v / sigma^2 (cd.h). */
     const struct ebm_units *vis = &tr->model.vis;
@@ -523,8 +560,8 @@ static void rbm_statistics(struct ebm_trainer *tr, float inv_nd, float inv_nm)
 }
 
 /* Sums over this rank's rows of reconstruction error and free energy. */
-static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, int64_t n,
-                         double sums[3])
+static ebm_status monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, int64_t n,
+                               double sums[3])
 {
     int V = tr->V, B = tr->B;
     double *fe = tr->fe_monitor;
@@ -533,9 +570,10 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
         for (int r = 0; r < rows; r++)
             visible_row(tr, ds->x + (r0 + r) * data_dim(tr), ds->y ? ds->y[r0 + r] : -1,
                         tr->v_batch + (size_t)r * V, 1);
-        if (ebm_trainer_is_bm(tr) || ebm_trainer_is_dbm(tr)) {
+        if (ebm_trainer_is_bm(tr) || ebm_trainer_is_dbm(tr) || ebm_trainer_is_grid(tr)) {
             if (ebm_trainer_is_bm(tr)) ebm_bm_monitor(tr, tr->v_batch, rows, sums);
-            else ebm_dbm_monitor(tr, tr->v_batch, rows, sums);
+            else if (ebm_trainer_is_dbm(tr)) ebm_dbm_monitor(tr, tr->v_batch, rows, sums);
+            else EBM_TRY(ebm_grid_train_monitor(tr, tr->v_batch, rows, sums));
             sums[2] += rows;
             continue;
         }
@@ -553,14 +591,16 @@ static void monitor_sums(struct ebm_trainer *tr, const struct ebm_dataset *ds, i
         }
         sums[2] += rows;
     }
+    return EBM_OK;
 }
 
 ebm_status ebm_trainer_evaluate(struct ebm_trainer *tr, struct ebm_epoch_metrics *out)
 {
     double s[6] = { 0 };
-    monitor_sums(tr, &tr->data, tr->n_monitor, s);
-    monitor_sums(tr, &tr->valid, tr->valid.n, s + 3);
-    EBM_TRY(ebm_par_allreduce_sum_d(tr->par, s, 6));
+    EBM_TRY(monitor_sums(tr, &tr->data, tr->n_monitor, s));
+    EBM_TRY(monitor_sums(tr, &tr->valid, tr->valid.n, s + 3));
+    /* over replicas: a grid's replica already holds its rows' sums */
+    EBM_TRY(ebm_par_allreduce_sum_d(tr->dpar, s, 6));
     out->recon_train = s[2] > 0 ? s[0] / s[2] : NAN;
     out->fe_train = s[2] > 0 ? s[1] / s[2] : NAN;
     out->recon_valid = s[5] > 0 ? s[3] / s[5] : NAN;

@@ -121,6 +121,12 @@ void rbm_set_log_sigma_min(struct rbm *m, float log_sigma_min)
     m->vis.log_sigma_min = log_sigma_min;
 }
 
+double rbm_marginal_logit(double p)
+{
+    p = p < 1e-3 ? 1e-3 : (p > 1.0 - 1e-3 ? 1.0 - 1e-3 : p);
+    return log(p / (1.0 - p));
+}
+
 void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
                      struct ebm_rng *rng)
 {
@@ -139,9 +145,8 @@ void rbm_init_params(struct rbm *m, float sigma, const float *visible_marginals,
             m->vbias[i] = (float)log(p > 1e-3 ? p : 1e-3);
             continue;
         }
-        p = p < 1e-3 ? 1e-3 : (p > 1.0 - 1e-3 ? 1.0 - 1e-3 : p);
         /* p(+1) = sigmoid(2b) for a spin, so b is half the log-odds. */
-        double logit = log(p / (1.0 - p));
+        double logit = rbm_marginal_logit(p);
         m->vbias[i] = (float)(m->vis.type == EBM_UNIT_SPIN ? 0.5 * logit : logit);
     }
     memset(m->hbias, 0, sizeof(float) * (size_t)m->n_hidden);
@@ -176,6 +181,18 @@ void rbm_hidden_sample(const struct rbm *m, const float *v, int B, float *ph, fl
     ebm_units_sample(&m->hid, ph, m->hbias, B, h, rng);
 }
 
+void rbm_hidden_sample_rows(const struct rbm *m, const float *v, int B, float *ph, float *h,
+                            const struct ebm_rng_rows *keys)
+{
+    int H = m->n_hidden;
+    rbm_hidden_input(m, v, B, ph);
+    for (int r = 0; r < B; r++) {
+        struct ebm_rng rng;
+        ebm_rng_row(keys, r, &rng);
+        ebm_units_sample(&m->hid, ph + (size_t)r * H, m->hbias, 1, h + (size_t)r * H, &rng);
+    }
+}
+
 /* Label units: the whole row went through the Bernoulli layer; the label
  * group's activations, kept in `in` (B, K) before that, become its
  * softmax mean and, when v is given, its sample (one uniform per row,
@@ -197,39 +214,50 @@ static void label_fixup(const struct rbm *m, const float *in, int B, float *pv, 
     }
 }
 
-/* E[v | h] into pv and, when v is given, a sample into v. With label
- * units the rows go one at a time, so that each row's label activations
- * fit on the stack (no scratch argument, no allocation). */
+/* E[v | h] into pv and, when v is given, a sample into v, its numbers
+ * from rng in sequence or, with keys, from each row's keyed stream. With
+ * label units the rows go one at a time, so that each row's label
+ * activations fit on the stack (no scratch argument, no allocation). */
 static void visible_layer(const struct rbm *m, const float *h, int B, float *pv, float *v,
-                          struct ebm_rng *rng)
+                          struct ebm_rng *rng, const struct ebm_rng_rows *keys)
 {
     int V = m->n_visible, H = m->n_hidden, K = m->n_labels;
     ebm_gemm(false, true, B, V, H, m->down_scale, h, H, m->W, H, 0.0f, pv, V);
-    if (!K) {
+    if (!K && !(v && keys)) {
         if (v) ebm_units_sample(&m->vis, pv, m->vbias, B, v, rng);
         else ebm_units_mean(&m->vis, pv, m->vbias, B);
         return;
     }
-    /* Row by row, so the label activations fit on the stack. */
     float in[RBM_MAX_LABELS];
     for (int r = 0; r < B; r++) {
         float *row = pv + (size_t)r * V;
-        memcpy(in, row + V - K, sizeof(float) * (size_t)K);
-        if (v) ebm_units_sample(&m->vis, row, m->vbias, 1, v + (size_t)r * V, rng);
+        struct ebm_rng row_rng, *g = rng;
+        if (v && keys) {
+            ebm_rng_row(keys, r, &row_rng);
+            g = &row_rng;
+        }
+        if (K) memcpy(in, row + V - K, sizeof(float) * (size_t)K);
+        if (v) ebm_units_sample(&m->vis, row, m->vbias, 1, v + (size_t)r * V, g);
         else ebm_units_mean(&m->vis, row, m->vbias, 1);
-        label_fixup(m, in, 1, row, v ? v + (size_t)r * V : NULL, rng);
+        if (K) label_fixup(m, in, 1, row, v ? v + (size_t)r * V : NULL, g);
     }
 }
 
 void rbm_visible_probs(const struct rbm *m, const float *h, int B, float *pv)
 {
-    visible_layer(m, h, B, pv, NULL, NULL);
+    visible_layer(m, h, B, pv, NULL, NULL, NULL);
 }
 
 void rbm_visible_sample(const struct rbm *m, const float *h, int B, float *pv, float *v,
                         struct ebm_rng *rng)
 {
-    visible_layer(m, h, B, pv, v, rng);
+    visible_layer(m, h, B, pv, v, rng, NULL);
+}
+
+void rbm_visible_sample_rows(const struct rbm *m, const float *h, int B, float *pv, float *v,
+                             const struct ebm_rng_rows *keys)
+{
+    visible_layer(m, h, B, pv, v, NULL, keys);
 }
 
 void rbm_free_energy(const struct rbm *m, const float *v, int B, float *scratch, double *out)

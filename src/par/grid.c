@@ -8,6 +8,9 @@
 #include "ebm/par.h"
 #include "scalapack.h"
 
+/* Whether BLACS has process state for ebm_grid_finalize to release. */
+static int blacs_started;
+
 enum { GRID_MAX_SIDE = 4096 };
 
 static int parse_side(const char *s, char **end, int *out)
@@ -53,6 +56,7 @@ ebm_status ebm_grid_init(struct ebm_grid *g, MPI_Comm comm, int rows, int cols)
     int handle = Csys2blacs_handle(g->replica_comm);
     g->context = handle;
     Cblacs_gridinit(&g->context, "Row", rows, cols);
+    blacs_started = 1;
     Cfree_blacs_system_handle(handle);
     int pr, pc, r, c;
     Cblacs_gridinfo(g->context, &pr, &pc, &r, &c);
@@ -76,5 +80,6 @@ void ebm_grid_free(struct ebm_grid *g)
 
 void ebm_grid_finalize(void)
 {
-    Cblacs_exit(1); /* 1: MPI stays up for the caller to finalize */
+    if (blacs_started) Cblacs_exit(1); /* 1: MPI stays up for the caller to finalize */
+    blacs_started = 0;
 }

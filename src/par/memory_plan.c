@@ -41,15 +41,23 @@ static double share0(int64_t n, int b, int p)
 void ebm_memory_plan_grid(struct ebm_memory_plan *p, const struct ebm_rbm_shape *s, int pr,
                           int pc, int block)
 {
-    double W = share0(s->V, block, pr) * share0(s->H, block, pc), bias = (double)(s->V + s->H);
-    double rows = share0(s->B, block, pr);
+    double V = (double)s->V, H = (double)s->H, B = (double)s->B;
+    double lv = share0(s->V, block, pc), lh = share0(s->H, block, pc);
+    /* a local array has at least one row (ScaLAPACK's leading dimension) */
+    double wrows = fmax(1, share0(s->V, block, pr)), brows = share0(s->B, block, pr);
+    double nrows = share0(s->C, block, pr), bias = V + H;
+    double W = wrows * lh;
     p->parameters = FLOAT * (W + bias);
-    p->gradients = FLOAT * (W + bias);
+    p->gradients = FLOAT * (W + bias + 1); /* + the stop flag */
     p->optimizer = FLOAT * (W + bias);
-    p->chains = 0;
-    p->batch = FLOAT * (2 * rows * share0(s->V, block, pc) + 3 * rows * share0(s->H, block, pc) +
-                        block);
-    p->data = FLOAT * (double)s->V * (double)(s->rows + s->valid_rows);
+    /* the negative phase [C, V], [C, H] x 2, plus the full rows a
+     * checkpoint gathers for PCD chains */
+    double negative = fmax(1, nrows) * (lv + 2 * lh);
+    p->chains = s->persistent ? FLOAT * (negative + (double)s->C * V) : 0;
+    p->batch = FLOAT * (fmax(1, brows) * (2 * lv + lh) + (s->persistent ? 0 : negative) +
+                        block + fmax(1, fmax(brows, nrows)) + B * V + V) +
+               WORD * (B + 1) + WORD * (double)(s->rows > 0 ? s->rows : 1);
+    p->data = FLOAT * V * (double)(s->rows + s->valid_rows);
 }
 
 int ebm_memory_plan_suggest(const struct ebm_rbm_shape *s, int64_t rows_total, int P, int block,

@@ -645,11 +645,12 @@ report "train: prints this rank's memory by purpose" \
 ebm train "$BASE" --set output.dir="$T/mem2" --set parallel.max_rank_memory=4K
 expect_error "a layout over parallel.max_rank_memory is refused" "max_rank_memory = 4K" \
     "per rank" "no process grid of 1 ranks fits"
-# 16 x 20000 weights outweigh the 64 rows: two ranks as one 1x2 grid would fit.
+# 16 x 20000 weights outweigh the 64 rows: two ranks as one 1x2 grid fit
+# (tests/cli/test_grid_cli.sh runs it).
 ebm2 train "$BASE" --set output.dir="$T/mem3" --set model.hidden=20000 \
     --set parallel.max_rank_memory=3M
 expect_error2 "over the cap, a process grid that fits is named" "max_rank_memory = 3M" \
-    "1x2 process grid would need" "no grid mode yet"
+    "[parallel] grid = 1x2 needs" "--set parallel.grid=1x2"
 ebm train "$BASE" --set output.dir="$T/mem4" --set parallel.max_rank_memory=2GB
 expect_error "a malformed size is refused" "parallel.max_rank_memory = '2GB'"
 

@@ -107,9 +107,13 @@ for s in gibbs "mala --step 0.05" "langevin --step 0.05" "mh --step 0.3"; do
     [ "$rc" -eq 0 ] || why+=$'\n'"2 ranks: rc $rc"
     [ "$(values "$T/s-$name.h5" /samples | wc -l)" -eq 96 ] || why+=$'\n'"not 6 x 16 values"
     values "$T/s-$name.h5" /samples | in_range -20 20 || why+=$'\n'"values not finite"
-    cmp -s <(values "$T/s-$name.h5" /samples) <(values "$T/s2-$name.h5" /samples) ||
-        why+=$'\n'"1 and 2 ranks differ"
-    report "sample --sampler $name: finite data-space values, the same at 1 and 2 ranks" "$why"
+    # 1 and 2 ranks run GEMMs of 6 and 3 rows, whose sums may round apart
+    # (a few 2^-24 relative a step); another chain's random numbers would
+    # move values by tenths.
+    paste <(values "$T/s-$name.h5" /samples) <(values "$T/s2-$name.h5" /samples) |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; m = $1 < 0 ? -$1 : $1; if (d > 1e-5 * (m > 1 ? m : 1)) bad = 1 }
+             END { exit bad }' || why+=$'\n'"1 and 2 ranks differ"
+    report "sample --sampler $name: finite data-space values, the same at 1 and 2 ranks (to float rounding)" "$why"
 done
 ebm sample "$CK" --n 6 --steps 20 --sampler mh --out "$T/x.h5"
 GUARD=$T/g GUARD_SNAP=$(snap "$T/g")
