@@ -27,7 +27,7 @@ LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 MPI_TESTS = $(patsubst tests/mpi/%.c,$(BUILD)/tests/mpi/%,$(wildcard tests/mpi/test_*.c))
-BENCH    = $(BUILD)/bench/bench_rbm
+BENCH    = $(BUILD)/bench/bench_rbm $(BUILD)/bench/bench_grid_train
 
 .PHONY: all deps data run test test-build bench clean
 all: $(BUILD)/ebm

@@ -8,12 +8,14 @@
  *
  * Both run the trainer's own step (batch loading, binarisation, sampling,
  * the update) on a synthetic dataset rank 0 writes first; after two
- * warm-up steps, STEPS steps are timed as a whole. The rate is printed as
+ * warm-up steps, each of STEPS steps is timed (the slowest rank's time)
+ * and the median is printed. The rate is printed as
  * samples/s, as GFLOP/s (a CD-1 step is five products of 2·B·V·H flops)
  * and as a fraction of the machine's SGEMM rate measured in the same run:
  * every rank's five SGEMMs of the data layout's own shapes at once, summed.
  * Memory per rank is the trainer's plan (what `ebm train` prints).
  *   mpirun -np P bench_grid_train [GRID (1xP)] [V (4096)] [H (4096)] [B (256)] [STEPS (10)] */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "ebm/trainer.h"
 
 static const char *DATA = "bench_grid_train.h5";
+enum { MAX_STEPS = 200 };
 
 static void die(const char *what)
 {
@@ -56,7 +59,14 @@ static void write_data(int64_t n, int V)
     if (st != EBM_OK) die(DATA);
 }
 
-/* Seconds per step of `steps` trainer steps on `grid`, and the plan's bytes. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median seconds of `steps` trainer steps on `grid` (each the slowest
+ * rank's), and the plan's bytes. */
 static double train_rate(const char *grid, int H, int B, int steps, double *bytes)
 {
     struct ebm_config cfg;
@@ -76,21 +86,21 @@ static double train_rate(const char *grid, int H, int B, int steps, double *byte
     if (ebm_par_init(&par, MPI_COMM_WORLD) != EBM_OK) die("par");
     if (ebm_trainer_init(&tr, &cfg, &par) != EBM_OK) die("trainer");
     ebm_trainer_begin_epoch(&tr);
-    double t0 = 0;
+    double t[MAX_STEPS];
     for (int s = -2; s < steps; s++) {
-        if (s == 0) {
-            MPI_Barrier(MPI_COMM_WORLD);
-            t0 = MPI_Wtime();
-        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
         if (ebm_trainer_step(&tr) != EBM_OK) die("step");
+        double dt = MPI_Wtime() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (s >= 0) t[s] = dt;
     }
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t = (MPI_Wtime() - t0) / steps;
+    qsort(t, (size_t)steps, sizeof *t, cmp_double);
     *bytes = ebm_memory_plan_total(&tr.memory);
     MPI_Allreduce(MPI_IN_PLACE, bytes, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     ebm_trainer_free(&tr);
     ebm_par_free(&par);
-    return t;
+    return t[steps / 2];
 }
 
 /* Every rank's five SGEMMs of a CD-1 step on `rows` rows at once. */
@@ -121,6 +131,7 @@ static double sgemm_seconds(int rows, int V, int H)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
+    openblas_set_num_threads(1); /* one BLAS thread a rank, as measured */
     int rank, P;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &P);
@@ -131,10 +142,10 @@ int main(int argc, char **argv)
     int B = argc > 4 ? atoi(argv[4]) : 256, steps = argc > 5 ? atoi(argv[5]) : 10;
     int pr, pc;
     if (ebm_grid_parse(grid, &pr, &pc) != EBM_OK || P % (pr * pc) || V < 1 || H < 1 ||
-        B % P || steps < 1) {
+        B % P || steps < 1 || steps > MAX_STEPS) {
         if (rank == 0)
             fprintf(stderr, "usage: mpirun -np P bench_grid_train [PrxPc dividing P] [V] [H] "
-                    "[B, a multiple of P] [STEPS]\n");
+                    "[B, a multiple of P] [STEPS <= %d]\n", MAX_STEPS);
         MPI_Finalize();
         return 2;
     }

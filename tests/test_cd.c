@@ -118,6 +118,39 @@ static void test_cd_reuses_positive_phase(void **state)
     rbm_free(&m);
 }
 
+/* Keyed sampling: what a row draws depends on its global index and the
+ * step, not on the other rows of its batch or where the batch starts, so
+ * a batch split over ranks or replicas samples as the whole batch does;
+ * another step or seed draws otherwise. */
+static void test_cd_keyed_rows_are_independent_of_the_batch(void **state)
+{
+    (void)state;
+    enum { V = 9, H = 7, C = 6, K = 2 };
+    struct rbm m;
+    enum_random_rbm(&m, V, H, 1.0f, 36);
+    float v[C * V], part[C * V], ph[C * H], h[C * H], pv[C * V], ph0[C * H];
+    float php[C * H], hp[C * H], pvp[C * V];
+    for (int i = 0; i < C * V; i++) v[i] = part[i] = (float)((i * 5) % 3 == 0);
+    struct cd_key key = { .seed = 4, .step = 17, .first_row = 10 };
+    cd_negative_phase_keyed(&m, v, C, K, NULL, ph, h, pv, &key);
+    /* rows 2..5 alone, starting at global row 12 */
+    struct cd_key tail = { .seed = 4, .step = 17, .first_row = 12 };
+    cd_negative_phase_keyed(&m, part + 2 * V, C - 2, K, NULL, php, hp, pvp, &tail);
+    assert_memory_equal(part + 2 * V, v + 2 * V, sizeof(float) * (C - 2) * V);
+    /* CD from the data's p(h | v) draws h_0 with pass 0's keys too */
+    float w[C * V], w2[C * V];
+    for (int i = 0; i < C * V; i++) w[i] = w2[i] = (float)((i * 7) % 4 == 0);
+    rbm_hidden_probs(&m, w, C, ph0);
+    cd_negative_phase_keyed(&m, w, C, 1, ph0, ph, h, pv, &key);
+    cd_negative_phase_keyed(&m, w2, C, 1, NULL, php, hp, pvp, &key);
+    assert_memory_equal(w, w2, sizeof w);
+    /* another step draws other samples */
+    for (int i = 0; i < C * V; i++) part[i] = (float)((i * 5) % 3 == 0);
+    struct cd_key later = { .seed = 4, .step = 18, .first_row = 10 };
+    cd_negative_phase_keyed(&m, part, C, K, NULL, php, hp, pvp, &later);
+    assert_true(memcmp(part, v, sizeof v) != 0);
+    rbm_free(&m);
+}
 
 /* Mean F of B rows (the data term's objective), in double. */
 static double mean_free_energy(const struct rbm *m, const float *x, int B)
@@ -285,6 +318,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cd_statistics_match_ref),
     cmocka_unit_test(test_cd_model_term_matches_enumeration),
     cmocka_unit_test(test_cd_reuses_positive_phase),
+    cmocka_unit_test(test_cd_keyed_rows_are_independent_of_the_batch),
 };
 
 EBM_TEST_MAIN(tests)

@@ -131,7 +131,39 @@ static void test_rng_keyed_uniform_is_positional(void **state)
     for (int i = 0; i < 23; i++) assert_true(whole[i] >= 0.0f && whole[i] < 1.0f);
 }
 
+/* Positional access agrees with the sequence it addresses: normals at any
+ * offset (ebm_rng_normal_at), uniforms from any block on
+ * (ebm_rng_uniform_at), and a row's keyed stream (ebm_rng_row) with
+ * ebm_rng_keyed_uniform. */
+static void test_rng_positional_access_matches_the_sequence(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    float seq[N], at[N], u[N];
+    struct ebm_rng r;
+    ebm_rng_init(&r, 11, 0, EBM_RNG_INIT);
+    ebm_rng_normal(&r, seq, N);
+    for (int first = 0; first < N; first++) {
+        ebm_rng_normal_at(11, 0, EBM_RNG_INIT, first, (size_t)(N - first), at);
+        assert_memory_equal(at, seq + first, sizeof(float) * (size_t)(N - first));
+    }
+    ebm_rng_init(&r, 11, 5, EBM_RNG_AIS);
+    r.block = 40;
+    ebm_rng_uniform(&r, seq, N);
+    for (int first = 0; first < N; first += 3) {
+        ebm_rng_uniform_at(11, 5, EBM_RNG_AIS, 40, first, (size_t)(N - first), at);
+        assert_memory_equal(at, seq + first, sizeof(float) * (size_t)(N - first));
+    }
+    struct ebm_rng_rows keys = { .seed = 11, .purpose = EBM_RNG_CD | 3u << 8, .first_row = 20,
+                                 .draw = 9 };
+    ebm_rng_row(&keys, 4, &r);
+    ebm_rng_uniform(&r, u, N);
+    ebm_rng_keyed_uniform(11, EBM_RNG_CD | 3u << 8, 24, 9, 0, N, at);
+    assert_memory_equal(u, at, sizeof u);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rng_positional_access_matches_the_sequence),
     cmocka_unit_test(test_rng_philox_known_answers),
     cmocka_unit_test(test_rng_streams_differ_and_repeat),
     cmocka_unit_test(test_rng_uniform_moments),

@@ -341,9 +341,10 @@ ebm_status ebm_trainer_init(struct ebm_trainer *tr, const struct ebm_config *cfg
     tr->steps_per_epoch = fewest / tr->B;
     ebm_status st = EBM_OK;
     if (tr->steps_per_epoch < 1)
-        st = EBM_FAIL(EBM_ERR_INPUT, "%s: [train] batch_size: %d rows per rank exceed the "
-                      "smallest shard (%lld rows over %d ranks)", cfg->source, tr->B,
-                      (long long)fewest, par->size);
+        st = EBM_FAIL(EBM_ERR_INPUT, "%s: [train] batch_size: %d rows per %s exceed the "
+                      "smallest shard (%lld rows over %d %s)", cfg->source, tr->B,
+                      tr->grid.on ? "replica" : "rank", (long long)fewest, tr->dpar->size,
+                      tr->grid.on ? "replicas" : "ranks");
     EBM_TRY(ebm_par_agree(par, st));
 
     if (cfg->data.standardize) EBM_TRY(standardize(tr));
