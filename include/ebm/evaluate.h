@@ -48,6 +48,30 @@ ebm_status ebm_evaluate(const struct rbm *m, const float *x, int64_t n_local, in
                         const struct ebm_eval_opts *opts, MPI_Comm comm,
                         struct ebm_eval_result *out);
 
+/* How AIS reaches a model in its layout: one rank's full RBM
+ * (ebm_evaluate), or W on a process grid (ebm/grid_eval.h). forward and
+ * reverse are rbm_ais and rbm_reverse_ais (ebm/ais.h) for that layout. */
+struct ebm_ais_layout {
+    const void *model;
+    enum ebm_unit_type visible;   /* spins' base biases are half the log-odds */
+    MPI_Comm all;                 /* every rank of the evaluation */
+    MPI_Comm rows;                /* one rank per shard of the rows */
+    ebm_status (*forward)(const void *model, const float *base_vbias, const double *betas,
+                          int n, int runs, uint64_t seed, struct ebm_ais_result *out);
+    ebm_status (*reverse)(const void *model, const float *base_vbias, const double *betas,
+                          int n, const float *v_start, int local_runs, int64_t first_run,
+                          uint64_t seed, struct ebm_ais_result *out);
+};
+
+/* Collective: log Z by forward AIS from the base rates of the n_total
+ * rows (x: this shard's n_local rows, global rows first..), and by reverse
+ * AIS from the first ais_runs rows, into out (log_z*, reverse_*, seconds). */
+ebm_status ebm_eval_log_z_by_ais(const struct ebm_ais_layout *l, int V, const float *x,
+                                 int64_t n_local, int64_t first, int64_t n_total,
+                                 const struct ebm_eval_opts *o, struct ebm_eval_result *out);
+/* The average log-probabilities from out's mean free energy and log Zs. */
+void ebm_eval_log_probs(struct ebm_eval_result *out);
+
 /* log p(v_i | v_-i) summed over the units of one binary row; scratch holds H floats. */
 double ebm_pseudo_log_likelihood(const struct rbm *m, const float *v, float *scratch);
 

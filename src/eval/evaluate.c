@@ -84,11 +84,10 @@ static ebm_status local_sums(const struct rbm *m, const float *x, int64_t n, boo
     return EBM_OK;
 }
 
-static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_local,
-                               int64_t first, int64_t n_total, const struct ebm_eval_opts *o,
-                               MPI_Comm comm, struct ebm_eval_result *out)
+ebm_status ebm_eval_log_z_by_ais(const struct ebm_ais_layout *l, int V, const float *x,
+                                 int64_t n_local, int64_t first, int64_t n_total,
+                                 const struct ebm_eval_opts *o, struct ebm_eval_result *out)
 {
-    int V = m->n_visible;
     /* Base rate: the evaluated rows' marginals (any base is correct; a
      * close one needs fewer betas). */
     double *marg = calloc((size_t)V, sizeof *marg);
@@ -99,11 +98,11 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         st = o->ais_betas < 3 ? EBM_FAIL(EBM_ERR_INPUT, "AIS needs at least 3 betas, got %d",
                                          o->ais_betas)
                               : EBM_FAIL(EBM_ERR_NOMEM, "out of memory for %d betas", o->ais_betas);
-    st = ebm_comm_agree(comm, st);
+    st = ebm_comm_agree(l->all, st);
     if (st == EBM_OK) {
         for (int64_t r = 0; r < n_local; r++)
             for (int i = 0; i < V; i++) marg[i] += x[r * V + i];
-        int rc = MPI_Allreduce(MPI_IN_PLACE, marg, V, MPI_DOUBLE, MPI_SUM, comm);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, marg, V, MPI_DOUBLE, MPI_SUM, l->rows);
         if (rc != MPI_SUCCESS) st = ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "marginals");
     }
     struct ebm_ais_result fwd;
@@ -112,13 +111,13 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         /* Spins: mean m means p(+1) = (1 + m) / 2, and b_A is half the
          * log-odds. Gaussian units anneal from their own b and sigma
          * (ais.c), so their base biases go unused. */
-        if (m->vis.type == EBM_UNIT_SPIN)
+        if (l->visible == EBM_UNIT_SPIN)
             for (int i = 0; i < V; i++) p[i] = 0.5f * (1.0f + p[i]);
         ebm_ais_base_biases(p, V, base);
-        if (m->vis.type == EBM_UNIT_SPIN)
+        if (l->visible == EBM_UNIT_SPIN)
             for (int i = 0; i < V; i++) base[i] *= 0.5f;
         double t0 = MPI_Wtime();
-        st = rbm_ais(m, base, betas, o->ais_betas, o->ais_runs, o->seed, comm, &fwd);
+        st = l->forward(l->model, base, betas, o->ais_betas, o->ais_runs, o->seed, &fwd);
         out->ais_seconds = MPI_Wtime() - t0;
     }
     if (st == EBM_OK) {
@@ -134,8 +133,8 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
         int64_t lo = first < runs ? first : runs, hi = first + n_local < runs ? first + n_local : runs;
         struct ebm_ais_result rev;
         double t0 = MPI_Wtime();
-        st = rbm_reverse_ais(m, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->seed, comm,
-                             &rev);
+        st = l->reverse(l->model, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->seed,
+                        &rev);
         out->reverse_seconds = MPI_Wtime() - t0;
         if (st == EBM_OK) {
             out->have_reverse = true;
@@ -147,6 +146,37 @@ static ebm_status log_z_by_ais(const struct rbm *m, const float *x, int64_t n_lo
     }
     free(marg); free(p); free(base); free(betas);
     return st;
+}
+
+void ebm_eval_log_probs(struct ebm_eval_result *out)
+{
+    /* log p(v) = -F(v) - log Z: a higher log Z means a lower likelihood. */
+    out->avg_log_prob = -out->mean_free_energy - out->log_z;
+    out->avg_log_prob_lo = -out->mean_free_energy - out->log_z_hi;
+    out->avg_log_prob_hi = -out->mean_free_energy - out->log_z_lo;
+    if (out->have_reverse) out->reverse_avg_log_prob = -out->mean_free_energy - out->reverse_log_z;
+}
+
+/* AIS on one rank's full RBM, the runs split over the ranks of comm. */
+struct full_model {
+    const struct rbm *m;
+    MPI_Comm comm;
+};
+
+static ebm_status full_forward(const void *model, const float *base, const double *betas, int n,
+                               int runs, uint64_t seed, struct ebm_ais_result *out)
+{
+    const struct full_model *f = model;
+    return rbm_ais(f->m, base, betas, n, runs, seed, f->comm, out);
+}
+
+static ebm_status full_reverse(const void *model, const float *base, const double *betas, int n,
+                               const float *v_start, int local_runs, int64_t first_run,
+                               uint64_t seed, struct ebm_ais_result *out)
+{
+    const struct full_model *f = model;
+    return rbm_reverse_ais(f->m, base, betas, n, v_start, local_runs, first_run, seed, f->comm,
+                           out);
 }
 
 ebm_status ebm_evaluate(const struct rbm *m, const float *x, int64_t n_local, int64_t first,
@@ -174,12 +204,12 @@ ebm_status ebm_evaluate(const struct rbm *m, const float *x, int64_t n_local, in
         EBM_TRY(rbm_exact_log_z(m, comm, &out->log_z));
         out->log_z_lo = out->log_z_hi = out->log_z;
     } else {
-        EBM_TRY(log_z_by_ais(m, x, n_local, first, n, o, comm, out));
+        struct full_model f = { m, comm };
+        struct ebm_ais_layout l = { .model = &f, .visible = m->vis.type, .all = comm,
+                                    .rows = comm, .forward = full_forward,
+                                    .reverse = full_reverse };
+        EBM_TRY(ebm_eval_log_z_by_ais(&l, m->n_visible, x, n_local, first, n, o, out));
     }
-    /* log p(v) = -F(v) - log Z: a higher log Z means a lower likelihood. */
-    out->avg_log_prob = -out->mean_free_energy - out->log_z;
-    out->avg_log_prob_lo = -out->mean_free_energy - out->log_z_hi;
-    out->avg_log_prob_hi = -out->mean_free_energy - out->log_z_lo;
-    if (out->have_reverse) out->reverse_avg_log_prob = -out->mean_free_energy - out->reverse_log_z;
+    ebm_eval_log_probs(out);
     return EBM_OK;
 }

@@ -228,6 +228,19 @@ ebm_status ebm_grid_reverse_ais(const struct ebm_grid_rbm *m, const float *base,
     return anneal(m, base, betas, n, local_runs, first_run, total, v_start, seed, out);
 }
 
+static ebm_status grid_forward(const void *model, const float *base, const double *betas, int n,
+                               int runs, uint64_t seed, struct ebm_ais_result *out)
+{
+    return ebm_grid_ais(model, base, betas, n, runs, seed, out);
+}
+
+static ebm_status grid_reverse(const void *model, const float *base, const double *betas, int n,
+                               const float *v_start, int local_runs, int64_t first_run,
+                               uint64_t seed, struct ebm_ais_result *out)
+{
+    return ebm_grid_reverse_ais(model, base, betas, n, v_start, local_runs, first_run, seed, out);
+}
+
 /* The rows' sums in chunks of B: reconstruction error, F and F^2. */
 static ebm_status row_sums(struct ebm_grid_rbm *m, const float *x, int64_t n, double sums[3])
 {
@@ -257,7 +270,6 @@ ebm_status ebm_grid_evaluate(struct ebm_grid_rbm *m, const float *x, int64_t n_l
     if (o->exact)
         return EBM_FAIL(EBM_ERR_INPUT, "exact log Z enumerates a layer of at most 32 units, "
                         "which needs no grid: leave out --grid, or --exact for AIS");
-    int V = m->V;
     double sums[4] = { 0, 0, 0, 0 };
     EBM_TRY(row_sums(m, x, n_local, sums));
     sums[3] = (double)n_local;
@@ -272,58 +284,10 @@ ebm_status ebm_grid_evaluate(struct ebm_grid_rbm *m, const float *x, int64_t n_l
     out->recon_error = sums[0] / n;
     out->pseudo_ll_per_example = out->pseudo_ll_per_unit = NAN;
 
-    /* The base rates: the evaluated rows' marginals, as ebm_evaluate takes them. */
-    double *marg = calloc((size_t)V, sizeof *marg);
-    float *p = malloc(sizeof *p * (size_t)V), *base = malloc(sizeof *base * (size_t)V);
-    double *betas = ebm_ais_schedule(o->ais_betas);
-    ebm_status st = marg && p && base && betas ? EBM_OK
-                  : EBM_FAIL(EBM_ERR_NOMEM, "out of memory for AIS (%d betas)", o->ais_betas);
-    st = ebm_comm_agree(g->comm, st);
-    if (st == EBM_OK) {
-        for (int64_t r = 0; r < n_local; r++)
-            for (int i = 0; i < V; i++) marg[i] += x[r * V + i];
-        int rc = MPI_Allreduce(MPI_IN_PLACE, marg, V, MPI_DOUBLE, MPI_SUM, g->across_comm);
-        if (rc != MPI_SUCCESS) st = ebm_mpi_error(rc, __FILE__, __LINE__, __func__, "marginals");
-    }
-    struct ebm_ais_result fwd;
-    if (st == EBM_OK) {
-        for (int i = 0; i < V; i++) p[i] = (float)(marg[i] / (double)n);
-        ebm_ais_base_biases(p, V, base);
-        double t0 = MPI_Wtime();
-        st = ebm_grid_ais(m, base, betas, o->ais_betas, o->ais_runs, o->seed, &fwd);
-        out->ais_seconds = MPI_Wtime() - t0;
-    }
-    if (st == EBM_OK) {
-        out->log_z = fwd.log_z;
-        out->log_z_lo = fwd.log_z_lo;
-        out->log_z_hi = fwd.log_z_hi;
-        out->ais_log_w_sd = fwd.log_w_sd;
-    }
-    int64_t runs = o->ais_runs < n ? o->ais_runs : n;
-    if (st == EBM_OK && o->reverse && runs >= 2) {
-        int64_t lo = first < runs ? first : runs;
-        int64_t hi = first + n_local < runs ? first + n_local : runs;
-        struct ebm_ais_result rev;
-        double t0 = MPI_Wtime();
-        st = ebm_grid_reverse_ais(m, base, betas, o->ais_betas, x, (int)(hi - lo), lo, o->seed,
-                                  &rev);
-        out->reverse_seconds = MPI_Wtime() - t0;
-        if (st == EBM_OK) {
-            out->have_reverse = true;
-            out->reverse_runs = (int)runs;
-            out->reverse_log_z = rev.log_z;
-            out->reverse_log_z_lo = rev.log_z_lo;
-            out->reverse_log_z_hi = rev.log_z_hi;
-        }
-    }
-    free(marg);
-    free(p);
-    free(base);
-    free(betas);
-    EBM_TRY(st);
-    out->avg_log_prob = -out->mean_free_energy - out->log_z;
-    out->avg_log_prob_lo = -out->mean_free_energy - out->log_z_hi;
-    out->avg_log_prob_hi = -out->mean_free_energy - out->log_z_lo;
-    if (out->have_reverse) out->reverse_avg_log_prob = -out->mean_free_energy - out->reverse_log_z;
+    struct ebm_ais_layout l = { .model = m, .visible = EBM_UNIT_BERNOULLI, .all = g->comm,
+                                .rows = g->across_comm, .forward = grid_forward,
+                                .reverse = grid_reverse };
+    EBM_TRY(ebm_eval_log_z_by_ais(&l, m->V, x, n_local, first, n, o, out));
+    ebm_eval_log_probs(out);
     return EBM_OK;
 }

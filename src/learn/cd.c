@@ -35,7 +35,9 @@ static void sample_start(const struct rbm *m, const float *ph_start, int C, floa
         for (size_t e = 0; e < (size_t)C * H; e++) h_neg[e] = 2.0f * h_neg[e] - 1.0f;
 }
 
-/* Sampling pass d of the phase: keyed when key is given, else the stream. */
+/* The phase's draws: from each row's keyed stream when key is given (pass
+ * 2t the hidden layer of Gibbs step t, 2t + 1 the visible), else from rng
+ * in sequence. */
 static void negative_phase(const struct rbm *m, float *v_neg, int C, int k, const float *ph_start,
                            float *ph_neg, float *h_neg, float *pv_neg, struct ebm_rng *rng,
                            const struct cd_key *key)

@@ -2,7 +2,8 @@
  * their PSGEMM product (ebm/dmatrix.h), on every grid the rank count
  * allows: 1x1 at 1 rank; 1x2, 2x1 (and two 1x1 replicas) at 2; 2x2, 1x4,
  * 4x1, 1x2 and 2x1 as two replicas at 4. The product is held to the plain
- * triple loop (ebm_gemm_ref) for shapes no block size divides, and the
+ * triple loop (ebm_gemm_ref) and to a serial cblas_sgemm (ebm_gemm) for
+ * shapes no block size divides, and the
  * checkpoint holds the whole matrix whatever grid wrote or reads it. */
 #include "gridutil.h"
 
@@ -89,22 +90,25 @@ static void fill(float *x, size_t n, uint64_t seed)
     ebm_rng_normal(&r, x, n);
 }
 
-/* One product on grid g against the triple loop: each entry within the
- * float error bound of a k-term dot product, (k + 2) u sum |a_il b_lj|
- * (plus the beta term), u = 2^-24. */
+/* One product on grid g against the triple loop and against one serial
+ * cblas_sgemm (ebm_gemm): each entry within the float error bound of a
+ * k-term dot product, (k + 2) u sum |a_il b_lj| (plus the beta term),
+ * u = 2^-24, for each of the two sides compared. */
 static int check_product(const struct ebm_grid *g, bool ta, bool tb, int m, int n, int k, int nb)
 {
     int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
     float *A = malloc(sizeof(float) * (size_t)ar * ac);
     float *B = malloc(sizeof(float) * (size_t)br * bc);
     float *C = malloc(sizeof(float) * (size_t)m * n), *ref = malloc(sizeof(float) * (size_t)m * n);
-    float *got = malloc(sizeof(float) * (size_t)m * n);
+    float *got = malloc(sizeof(float) * (size_t)m * n), *blas = malloc(sizeof(float) * (size_t)m * n);
     fill(A, (size_t)ar * ac, 1 + (uint64_t)m);
     fill(B, (size_t)br * bc, 2 + (uint64_t)n);
     fill(C, (size_t)m * n, 3 + (uint64_t)k);
     const float alpha = 0.75f, beta = -0.5f;
     memcpy(ref, C, sizeof(float) * (size_t)m * n);
     ebm_gemm_ref(ta, tb, m, n, k, alpha, A, ac, B, bc, beta, ref, n);
+    memcpy(blas, C, sizeof(float) * (size_t)m * n);
+    ebm_gemm(ta, tb, m, n, k, alpha, A, ac, B, bc, beta, blas, n);
     struct ebm_dmatrix dA = { 0 }, dB = { 0 }, dC = { 0 };
     int ok = ebm_dmatrix_init(&dA, g, ar, ac, nb, nb) == EBM_OK &&
              ebm_dmatrix_init(&dB, g, br, bc, nb, nb) == EBM_OK &&
@@ -125,10 +129,11 @@ static int check_product(const struct ebm_grid *g, bool ta, bool tb, int m, int 
                 mag += fabs((double)alpha * a * b);
             }
             double tol = (k + 2) * ldexp(1.0, -24) * mag * 2; /* ours and the reference's */
-            if (fabs((double)got[(size_t)i * n + j] - ref[(size_t)i * n + j]) > tol) {
-                fprintf(stderr, "grid %dx%d, %c%c %dx%dx%d nb %d: (%d, %d) %g vs %g\n", g->rows,
-                        g->cols, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, nb, i, j,
-                        got[(size_t)i * n + j], ref[(size_t)i * n + j]);
+            size_t e = (size_t)i * n + j;
+            if (fabs((double)got[e] - ref[e]) > tol || fabs((double)got[e] - blas[e]) > tol) {
+                fprintf(stderr, "grid %dx%d, %c%c %dx%dx%d nb %d: (%d, %d) %g vs %g (loop), "
+                        "%g (sgemm)\n", g->rows, g->cols, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n,
+                        k, nb, i, j, got[e], ref[e], blas[e]);
                 ok = 0;
                 break;
             }
@@ -141,10 +146,11 @@ static int check_product(const struct ebm_grid *g, bool ta, bool tb, int m, int 
     free(C);
     free(ref);
     free(got);
+    free(blas);
     return ok;
 }
 
-static void test_dmatrix_pgemm_matches_the_triple_loop(void **state)
+static void test_dmatrix_pgemm_matches_sgemm_and_the_triple_loop(void **state)
 {
     (void)state;
     /* m, n, k: none a multiple of the blocks below, one degenerate, and the
@@ -241,7 +247,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_grid_parse),
     cmocka_unit_test(test_grid_layout),
     cmocka_unit_test(test_dmatrix_layout),
-    cmocka_unit_test(test_dmatrix_pgemm_matches_the_triple_loop),
+    cmocka_unit_test(test_dmatrix_pgemm_matches_sgemm_and_the_triple_loop),
     cmocka_unit_test(test_dmatrix_pgemm_refuses_mismatched_shapes),
     cmocka_unit_test(test_dmatrix_checkpoint_round_trip),
 };
