@@ -51,7 +51,7 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/mpi/*.h) $(BUILD)/libebm.
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(BUILD)/libebm.a $(LDLIBS) $(TEST_LDLIBS) -o $@
 
 # Counts ebm's own allocations around training steps.
-$(BUILD)/tests/test_hotloop: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+$(BUILD)/tests/test_hotloop $(BUILD)/tests/mpi/test_grid_train_mpi: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libebm.a
 	@mkdir -p $(dir $@)

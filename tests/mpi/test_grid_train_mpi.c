@@ -10,10 +10,33 @@
  *   summation order;
  * - a grid checkpoint resumed in data mode, and a data-mode checkpoint
  *   resumed on the grid, each continue as the uninterrupted run does;
- * - the memory plan of the grid is what rank 0 allocates. */
+ * - the memory plan of the grid is what rank 0 allocates, and its steps
+ *   allocate nothing. */
 #include "gridutil.h"
 
 #include <math.h>
+
+/* ebm's own allocations, counted through the linker's --wrap (the
+ * Makefile rule for this test); ScaLAPACK's and MPI's are their own. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+static long allocations;
+void *__wrap_malloc(size_t n)
+{
+    allocations++;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t size)
+{
+    allocations++;
+    return __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    allocations++;
+    return __real_realloc(p, n);
+}
 
 #include "ebm/grid_train.h"
 #include "ebm/trainer.h"
@@ -254,7 +277,43 @@ static void test_grid_memory_plan_is_the_allocation(void **state)
     if (mpi_rank == 0) remove(DATA);
 }
 
+/* The grid step is a hot loop: ebm allocates nothing in it. */
+static void test_grid_steps_allocate_nothing(void **state)
+{
+    (void)state;
+    write_data();
+    int rows[16], cols[16], n = grids_of(mpi_size, rows, cols);
+    for (int t = 0; t < n; t++) {
+        if (rows[t] * cols[t] == 1) continue;
+        for (int persistent = 0; persistent <= 1; persistent++) {
+            char grid[32];
+            snprintf(grid, sizeof grid, "%dx%d", rows[t], cols[t]);
+            struct ebm_config cfg;
+            config(&cfg, grid, persistent);
+            struct ebm_par par;
+            assert_true(ebm_par_init(&par, MPI_COMM_WORLD) == EBM_OK);
+            struct ebm_trainer tr;
+            allocations = 0;
+            assert_true(ebm_trainer_init(&tr, &cfg, &par) == EBM_OK);
+            assert_true(allocations > 0); /* the count sees ebm's allocations */
+            ebm_trainer_begin_epoch(&tr);
+            assert_true(ebm_trainer_step(&tr) == EBM_OK);
+            allocations = 0;
+            for (int s = 1; s < tr.steps_per_epoch; s++) assert_true(ebm_trainer_step(&tr) == EBM_OK);
+            long during = allocations;
+            if (mpi_rank == 0)
+                printf("grid %s %s: %ld allocations in %lld steps\n", grid,
+                       persistent ? "PCD" : "CD", during, (long long)tr.steps_per_epoch - 1);
+            assert_all(during == 0 && tr.steps_per_epoch > 1);
+            ebm_trainer_free(&tr);
+            ebm_par_free(&par);
+        }
+    }
+    if (mpi_rank == 0) remove(DATA);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_grid_steps_allocate_nothing),
     cmocka_unit_test(test_grid_training_follows_data_training),
     cmocka_unit_test(test_grid_memory_plan_is_the_allocation),
 };
