@@ -188,6 +188,7 @@ void eval_print_text(const struct eval_args *a, const struct rbm *m,
     } else {
         printf("method        AIS, %d runs x %d betas, %d rank%s", a->opts.ais_runs,
                a->opts.ais_betas, ranks, ranks == 1 ? "" : "s");
+        if (a->grid) printf(" (W on %s grids, blocks of %d)", a->grid, a->block ? a->block : 64);
         if (r->have_reverse) printf("; reverse AIS from %d data rows", r->reverse_runs);
         printf("\n");
         printf("log Z         %.4f  [%.4f, %.4f]  (forward AIS, log(Z ± 3 sd); log-weight sd %.3f)\n",
