@@ -6,34 +6,12 @@
  * the MCMC samplers. */
 #include "testutil.h"
 
+#include "allocwrap.h"
+
 #include "ebm/feature_link.h"
 #include "ebm/mcmc.h"
 #include "ebm/mlp.h"
 #include "ebm/trainer.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-
-static long allocations;
-
-void *__wrap_malloc(size_t n)
-{
-    allocations++;
-    return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    allocations++;
-    return __real_realloc(p, n);
-}
 
 /* A variant of the model beyond the Bernoulli RBM's keys. */
 enum variant { PLAIN, GAUSSIAN, SPIN, BM, BM_EXACT, LABELS, DBM };

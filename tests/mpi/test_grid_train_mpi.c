@@ -16,28 +16,7 @@
 
 #include <math.h>
 
-/* ebm's own allocations, counted through the linker's --wrap (the
- * Makefile rule for this test); ScaLAPACK's and MPI's are their own. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-static long allocations;
-void *__wrap_malloc(size_t n)
-{
-    allocations++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    allocations++;
-    return __real_realloc(p, n);
-}
-
+#include "allocwrap.h"
 #include "ebm/grid_train.h"
 #include "ebm/trainer.h"
 
@@ -237,10 +216,11 @@ static void test_grid_training_follows_data_training(void **state)
     }
 }
 
-/* The plan rank 0 prints at start-up is what its grid allocates. */
-static void test_grid_memory_plan_is_the_allocation(void **state)
+/* check(trainer, grid text, persistent) on a fresh trainer of every grid
+ * of more than one rank, for CD and PCD; allocations counts from before
+ * ebm_trainer_init. */
+static void for_each_grid_trainer(void (*check)(struct ebm_trainer *, const char *, int))
 {
-    (void)state;
     write_data();
     int rows[16], cols[16], n = grids_of(mpi_size, rows, cols);
     for (int t = 0; t < n; t++) {
@@ -253,23 +233,9 @@ static void test_grid_memory_plan_is_the_allocation(void **state)
             struct ebm_par par;
             assert_true(ebm_par_init(&par, MPI_COMM_WORLD) == EBM_OK);
             struct ebm_trainer tr;
+            allocations = 0;
             assert_true(ebm_trainer_init(&tr, &cfg, &par) == EBM_OK);
-            const struct ebm_grid_rbm *g = &tr.grid.rbm;
-            const struct ebm_dmatrix *all[] = { &g->W, &g->grad, &g->velocity, &g->v0,
-                                                &g->ph0, &g->pv, &g->v, &g->ph, &g->h };
-            double bytes = 0;
-            for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-                bytes += 4.0 * all[i]->lld * all[i]->local_cols;
-            int lr = g->v0.local_rows > g->v.local_rows ? g->v0.local_rows : g->v.local_rows;
-            bytes += 4.0 * (3 * (V + H) + 1 + BLOCK + (lr > 0 ? lr : 1)) + 8.0 * (B + 1);
-            bytes += 4.0 * (B * V + V) + 8.0 * (tr.data.n > 0 ? tr.data.n : 1);
-            bytes += persistent ? 4.0 * tr.C * V : 0;
-            bytes += 4.0 * V * (tr.data.n + tr.valid.n);
-            double plan = ebm_memory_plan_total(&tr.memory);
-            if (mpi_rank == 0)
-                printf("grid %s %s: rank 0 allocates %.0f bytes, the plan says %.0f\n", grid,
-                       persistent ? "PCD" : "CD", bytes, plan);
-            if (mpi_rank == 0) assert_true(bytes == plan);
+            check(&tr, grid, persistent);
             ebm_trainer_free(&tr);
             ebm_par_free(&par);
         }
@@ -277,39 +243,52 @@ static void test_grid_memory_plan_is_the_allocation(void **state)
     if (mpi_rank == 0) remove(DATA);
 }
 
+/* The plan rank 0 prints at start-up is what its grid allocates. */
+static void plan_is_allocation(struct ebm_trainer *tr, const char *grid, int persistent)
+{
+    const struct ebm_grid_rbm *g = &tr->grid.rbm;
+    const struct ebm_dmatrix *all[] = { &g->W, &g->grad, &g->velocity, &g->v0,
+                                        &g->ph0, &g->pv, &g->v, &g->ph, &g->h };
+    double bytes = 0;
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        bytes += 4.0 * all[i]->lld * all[i]->local_cols;
+    int lr = g->v0.local_rows > g->v.local_rows ? g->v0.local_rows : g->v.local_rows;
+    bytes += 4.0 * (3 * (V + H) + 1 + BLOCK + (lr > 0 ? lr : 1)) + 8.0 * (B + 1);
+    bytes += 4.0 * (B * V + V) + 8.0 * (tr->data.n > 0 ? tr->data.n : 1);
+    bytes += persistent ? 4.0 * tr->C * V : 0;
+    bytes += 4.0 * V * (tr->data.n + tr->valid.n);
+    double plan = ebm_memory_plan_total(&tr->memory);
+    if (mpi_rank == 0)
+        printf("grid %s %s: rank 0 allocates %.0f bytes, the plan says %.0f\n", grid,
+               persistent ? "PCD" : "CD", bytes, plan);
+    if (mpi_rank == 0) assert_true(bytes == plan);
+}
+
+static void test_grid_memory_plan_is_the_allocation(void **state)
+{
+    (void)state;
+    for_each_grid_trainer(plan_is_allocation);
+}
+
 /* The grid step is a hot loop: ebm allocates nothing in it. */
+static void steps_allocate_nothing(struct ebm_trainer *tr, const char *grid, int persistent)
+{
+    assert_true(allocations > 0); /* the count sees ebm's allocations */
+    ebm_trainer_begin_epoch(tr);
+    assert_true(ebm_trainer_step(tr) == EBM_OK);
+    allocations = 0;
+    for (int s = 1; s < tr->steps_per_epoch; s++) assert_true(ebm_trainer_step(tr) == EBM_OK);
+    long during = allocations;
+    if (mpi_rank == 0)
+        printf("grid %s %s: %ld allocations in %lld steps\n", grid, persistent ? "PCD" : "CD",
+               during, (long long)tr->steps_per_epoch - 1);
+    assert_all(during == 0 && tr->steps_per_epoch > 1);
+}
+
 static void test_grid_steps_allocate_nothing(void **state)
 {
     (void)state;
-    write_data();
-    int rows[16], cols[16], n = grids_of(mpi_size, rows, cols);
-    for (int t = 0; t < n; t++) {
-        if (rows[t] * cols[t] == 1) continue;
-        for (int persistent = 0; persistent <= 1; persistent++) {
-            char grid[32];
-            snprintf(grid, sizeof grid, "%dx%d", rows[t], cols[t]);
-            struct ebm_config cfg;
-            config(&cfg, grid, persistent);
-            struct ebm_par par;
-            assert_true(ebm_par_init(&par, MPI_COMM_WORLD) == EBM_OK);
-            struct ebm_trainer tr;
-            allocations = 0;
-            assert_true(ebm_trainer_init(&tr, &cfg, &par) == EBM_OK);
-            assert_true(allocations > 0); /* the count sees ebm's allocations */
-            ebm_trainer_begin_epoch(&tr);
-            assert_true(ebm_trainer_step(&tr) == EBM_OK);
-            allocations = 0;
-            for (int s = 1; s < tr.steps_per_epoch; s++) assert_true(ebm_trainer_step(&tr) == EBM_OK);
-            long during = allocations;
-            if (mpi_rank == 0)
-                printf("grid %s %s: %ld allocations in %lld steps\n", grid,
-                       persistent ? "PCD" : "CD", during, (long long)tr.steps_per_epoch - 1);
-            assert_all(during == 0 && tr.steps_per_epoch > 1);
-            ebm_trainer_free(&tr);
-            ebm_par_free(&par);
-        }
-    }
-    if (mpi_rank == 0) remove(DATA);
+    for_each_grid_trainer(steps_allocate_nothing);
 }
 
 static const struct CMUnitTest tests[] = {
