@@ -184,9 +184,11 @@ static ebm_status anneal(const struct ebm_grid_rbm *m, const float *base, const 
         base_sample(&c, base);
         for (int k = 1; st == EBM_OK && k <= n; k++) {
             st = hidden_input(&c);
-            if (st == EBM_OK) st = add_log_ratio(&c, base, (float)betas[k - 1], (float)betas[k], 1.0);
+            if (st == EBM_OK)
+                st = add_log_ratio(&c, base, (float)betas[k - 1], (float)betas[k], 1.0);
             if (st == EBM_OK && k < n)
-                st = transition(&c, base, (float)betas[k], blocks_of(m->V) + (uint64_t)(k - 1) * sweep);
+                st = transition(&c, base, (float)betas[k],
+                                blocks_of(m->V) + (uint64_t)(k - 1) * sweep);
         }
     } else if (st == EBM_OK && M > 0) {
         ebm_dmatrix_from_global(&c.v, v_start, m->V);

@@ -110,6 +110,8 @@ static ebm_status validate_grid(const struct ebm_config *cfg)
 /* Unit types against the keys that assume binary units. */
 static ebm_status validate_units(const struct ebm_config *cfg)
 {
+    const char *visible = NAME("model", "visible", cfg->model.visible);
+    const char *hidden = NAME("model", "hidden_type", cfg->model.hidden_type);
     int gaussian = cfg->model.visible == EBM_UNIT_GAUSSIAN;
     int binary = cfg->model.visible == EBM_UNIT_BERNOULLI &&
                  cfg->model.hidden_type == EBM_UNIT_BERNOULLI;
@@ -117,22 +119,23 @@ static ebm_status validate_units(const struct ebm_config *cfg)
     if (bm && (gaussian || cfg->model.hidden_type != EBM_UNIT_BERNOULLI))
         return EBM_FAIL(EBM_ERR_INPUT, "model.type = bm has no hidden units and takes "
                         "model.visible = bernoulli or spin (it is %s; model.hidden_type = %s)",
-                        NAME("model", "visible", cfg->model.visible), NAME("model", "hidden_type", cfg->model.hidden_type));
+                        visible, hidden);
     if (bm) binary = 1; /* spin states are a bm's own, handled by its sweep */
     if (!binary && strcmp(cfg->model.type, "rbm") != 0)
         return EBM_FAIL(EBM_ERR_INPUT, "model.visible = %s, model.hidden_type = %s: unit types "
                         "other than bernoulli are for model.type = rbm",
-                        NAME("model", "visible", cfg->model.visible), NAME("model", "hidden_type", cfg->model.hidden_type));
+                        visible, hidden);
     if (gaussian && cfg->data.binarize != EBM_BINARIZE_NONE)
         return EBM_FAIL(EBM_ERR_INPUT, "model.visible = gaussian models real values: set "
-                        "data.binarize = none (it is %s)", NAME("data", "binarize", cfg->data.binarize));
+                        "data.binarize = none (it is %s)",
+                        NAME("data", "binarize", cfg->data.binarize));
     if (cfg->data.standardize && !gaussian)
         return EBM_FAIL(EBM_ERR_INPUT, "data.standardize is for model.visible = gaussian "
                         "(binary units take intensities in [0, 1])");
     if (!binary && cfg->train.centering)
         return EBM_FAIL(EBM_ERR_INPUT, "train.centering is implemented for bernoulli units "
                         "only (model.visible = %s, model.hidden_type = %s)",
-                        NAME("model", "visible", cfg->model.visible), NAME("model", "hidden_type", cfg->model.hidden_type));
+                        visible, hidden);
     if (cfg->model.labels == 1)
         return EBM_FAIL(EBM_ERR_INPUT, "model.labels = 1: a label group needs at least 2 "
                         "classes (0 = no label units)");
@@ -140,7 +143,7 @@ static ebm_status validate_units(const struct ebm_config *cfg)
                                   cfg->model.visible != EBM_UNIT_BERNOULLI))
         return EBM_FAIL(EBM_ERR_INPUT, "model.labels = %d joins label units to the bernoulli "
                         "visible units of an rbm (model.type = %s, model.visible = %s)",
-                        cfg->model.labels, cfg->model.type, NAME("model", "visible", cfg->model.visible));
+                        cfg->model.labels, cfg->model.type, visible);
     if (cfg->model.labels > 0 && cfg->train.eval_every > 0)
         return EBM_FAIL(EBM_ERR_INPUT, "train.eval_every's AIS estimate does not handle label "
                         "units (model.labels); set it to 0");
